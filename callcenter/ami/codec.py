@@ -1,0 +1,205 @@
+"""AMI framing as pure functions: bytes in, messages out; actions out, validated.
+
+No I/O here. The connector (client side) and the simulator (server side) both frame with this
+module, so what one writes the other reads by the same rules.
+
+Why not panoramisk's parser: it decodes every TCP chunk on its own with ``errors='ignore'`` (a
+multi-byte UTF-8 character split across two reads is silently dropped), turns a duplicated header
+into a list (a CR/LF smuggled into a caller id then crashes ``message['event'].lower()`` inside
+``data_received`` and asyncio closes the transport), and has no bound on a frame's size.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+EOL = b"\r\n"
+TERMINATOR = b"\r\n\r\n"
+BANNER_PREFIX = "Asterisk Call Manager/"
+
+# Bytes. Asterisk's own lines stay far below this; a longer one is corruption or an attack.
+MAX_LINE_BYTES = 1024
+# Bytes. The largest list-event frames (QueueMember, Status) are ~1 KiB.
+MAX_FRAME_BYTES = 64 * 1024
+
+# Headers that may legitimately repeat in one message; any other duplicate is malformed
+# (a CR/LF injected into a caller id produces exactly that: a second ``Event:`` or ``Linkedid:``).
+MULTI_VALUED = frozenset({"ChanVariable", "DestChanVariable", "Variable", "Output"})
+
+Message = dict[str, str]
+"""One AMI message: header name → value (values of MULTI_VALUED headers joined by '\\n')."""
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """A frame that could not be read; the connector logs ``reason`` (never the payload) and
+    goes on with the next frame."""
+
+    reason: str
+    size: int
+
+
+class AmiInjectionError(ValueError):
+    """An action header would break AMI framing (CR, LF or NUL in a value, odd header name)."""
+
+    def __init__(self, header: str, problem: str) -> None:
+        super().__init__(f"AMI header {header!r}: {problem}")
+        self.header = header
+        self.problem = problem
+
+
+def parse_frame(raw: bytes) -> Message | Malformed:
+    """Parse one frame (without its blank-line terminator) into a message.
+
+    Returns :class:`Malformed` for invalid UTF-8, an over-long line, a line that is not
+    ``Key: Value``, or a duplicated header outside :data:`MULTI_VALUED`.
+    """
+    size = len(raw)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return Malformed("invalid utf-8", size)
+    msg: Message = {}
+    for line in text.split("\r\n"):
+        if not line:
+            continue
+        if len(line) > MAX_LINE_BYTES // 4 and len(line.encode("utf-8")) > MAX_LINE_BYTES:
+            return Malformed("line too long", size)
+        key, sep, value = line.partition(":")
+        if not sep or not key or " " in key:
+            return Malformed("not a header line", size)
+        if value.startswith(" "):
+            value = value[1:]
+        if key in msg:
+            if key not in MULTI_VALUED:
+                return Malformed(f"duplicate header {key}", size)
+            msg[key] = msg[key] + "\n" + value
+        else:
+            msg[key] = value
+    if not msg:
+        return Malformed("empty frame", size)
+    return msg
+
+
+class FrameDecoder:
+    """Incremental decoder: feed it what the socket gave, get back complete messages.
+
+    Bytes are buffered until a whole frame is there, so UTF-8 split across reads is decoded
+    correctly. The first line of a client-side stream is the banner (no blank line after it).
+    A frame larger than :data:`MAX_FRAME_BYTES` is discarded up to its terminator and reported
+    once as :class:`Malformed`.
+    """
+
+    __slots__ = ("_buf", "_expect_banner", "banner", "_discarding")
+
+    def __init__(self, *, expect_banner: bool = True) -> None:
+        self._buf = bytearray()
+        self._expect_banner = expect_banner
+        # The banner line, e.g. "Asterisk Call Manager/11.0.0"; None until it has arrived.
+        self.banner: str | None = None
+        # True while skipping the rest of an over-long frame.
+        self._discarding = False
+
+    def feed(self, data: bytes) -> list[Message | Malformed]:
+        buf = self._buf
+        buf += data
+        out: list[Message | Malformed] = []
+        if self._expect_banner and self.banner is None:
+            nl = buf.find(EOL)
+            if nl < 0:
+                if len(buf) > MAX_LINE_BYTES:
+                    out.append(Malformed("banner too long", len(buf)))
+                    buf.clear()
+                return out
+            self.banner = bytes(buf[:nl]).decode("utf-8", "replace")
+            del buf[: nl + 2]
+        start = 0
+        find = buf.find
+        while True:
+            end = find(TERMINATOR, start)
+            if end < 0:
+                break
+            if self._discarding:
+                self._discarding = False
+            else:
+                # Tolerate stray CRLFs between frames (seen after a bare "\r\n" keep-alive).
+                s = start
+                while buf.startswith(EOL, s) and s < end:
+                    s += 2
+                if s < end:
+                    out.append(parse_frame(bytes(buf[s:end])))
+            start = end + 4
+        if start:
+            del buf[:start]
+        if len(buf) > MAX_FRAME_BYTES:
+            if not self._discarding:
+                out.append(Malformed("frame too long", len(buf)))
+            self._discarding = True
+            # Keep the tail: the terminator may straddle this read and the next.
+            del buf[:-3]
+        return out
+
+
+_HEADER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}\Z")
+_FORBIDDEN = re.compile(r"[\r\n\x00]")
+
+
+def _check(key: str, value: str) -> None:
+    if not _HEADER_NAME.match(key):
+        raise AmiInjectionError(key, "invalid header name")
+    if _FORBIDDEN.search(value):
+        raise AmiInjectionError(key, "CR, LF or NUL in value")
+    if len(value.encode("utf-8")) > MAX_LINE_BYTES - len(key) - 2:
+        raise AmiInjectionError(key, "value too long")
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def encode_action(
+    action: str,
+    action_id: str,
+    headers: Mapping[str, object] | None = None,
+) -> bytes:
+    """Serialise an action, refusing anything that could inject a header or a frame.
+
+    ``headers`` values may be str, int, bool, or a sequence of those (one line each, e.g.
+    ``Variable``). Raises :class:`AmiInjectionError` naming the offending header.
+    """
+    lines = [("Action", action), ("ActionID", action_id)]
+    for key, value in (headers or {}).items():
+        if isinstance(value, (list, tuple)):
+            lines.extend((key, _text(v)) for v in value)
+        else:
+            lines.append((key, _text(value)))
+    parts = []
+    for key, value in lines:
+        _check(key, value)
+        parts.append(f"{key}: {value}\r\n")
+    parts.append("\r\n")
+    return "".join(parts).encode("utf-8")
+
+
+def encode_message(fields: Iterable[tuple[str, str]] | Mapping[str, str]) -> bytes:
+    """Serialise a server-side message (response or event), terminator included.
+
+    Used by the simulator; values are checked like actions' so the simulator cannot emit
+    what a real Asterisk never would.
+    """
+    items = fields.items() if isinstance(fields, Mapping) else fields
+    parts = []
+    for key, value in items:
+        _check(key, value)
+        parts.append(f"{key}: {value}\r\n")
+    parts.append("\r\n")
+    return "".join(parts).encode("utf-8")
+
+
+def split_list(value: str) -> Sequence[str]:
+    """Values of a MULTI_VALUED header, in the order they arrived."""
+    return value.split("\n") if value else ()

@@ -1,0 +1,193 @@
+"""The records. One module so Alembic sees every table; each feature owns its services.
+
+Times are stored as timezone-aware UTC (``DateTime(timezone=True)``); phone numbers are stored
+both as received and normalised (``callcenter.customers.phones.normalise``), and every lookup goes
+through the normalised column.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    # agent | dispatcher | engineer | survey | supervisor | admin
+    role: Mapped[str] = mapped_column(String(16), index=True)
+    # The agent's phone extension; matched to a queue member's MemberName or to the extension
+    # part of its Interface (Local/8001@agents/n, PJSIP/8001, IAX2/agent8001/...).
+    extension: Mapped[str | None] = mapped_column(String(32), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LoginSession(Base):
+    """A login: the cookie holds a random token, the table only its SHA-256."""
+
+    __tablename__ = "login_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class CallQueue(Base):
+    __tablename__ = "queues"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64), default="")
+    # Seconds within which an answered call counts toward the service level.
+    service_level_s: Mapped[int] = mapped_column(Integer, default=20)
+
+
+class AgentMember(Base):
+    """An agent's membership of a queue, as Asterisk names it."""
+
+    __tablename__ = "agent_members"
+    __table_args__ = (UniqueConstraint("queue_id", "interface"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id", ondelete="CASCADE"))
+    member_name: Mapped[str] = mapped_column(String(64), index=True)
+    interface: Mapped[str] = mapped_column(String(128), index=True)
+    penalty: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    # 普通 / VIP / 经销商 … free classification the centre uses.
+    level: Mapped[str] = mapped_column(String(16), default="")
+    remarks: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    phones: Mapped[list[CustomerPhone]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", order_by="CustomerPhone.id")
+    addresses: Mapped[list[Address]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", order_by="Address.id")
+    appliances: Mapped[list[Appliance]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", order_by="Appliance.id")
+
+
+class CustomerPhone(Base):
+    __tablename__ = "customer_phones"
+    __table_args__ = (UniqueConstraint("customer_id", "number"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    # Normalised (see customers.phones.normalise): the lookup key.
+    number: Mapped[str] = mapped_column(String(32), index=True)
+    # As the customer or the import gave it.
+    raw: Mapped[str] = mapped_column(String(64))
+    # mobile | landline | service | other
+    kind: Mapped[str] = mapped_column(String(16), default="mobile")
+    customer: Mapped[Customer] = relationship(back_populates="phones")
+
+
+class Address(Base):
+    __tablename__ = "addresses"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    province: Mapped[str] = mapped_column(String(32), default="")
+    city: Mapped[str] = mapped_column(String(32), default="")
+    district: Mapped[str] = mapped_column(String(32), default="")
+    # Street, building and door number.
+    detail: Mapped[str] = mapped_column(String(255), default="")
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    customer: Mapped[Customer] = relationship(back_populates="addresses")
+
+
+class Appliance(Base):
+    __tablename__ = "appliances"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    # 空调 / 冰箱 / 洗衣机 / 热水器 / 燃气灶 …
+    category: Mapped[str] = mapped_column(String(32))
+    brand: Mapped[str] = mapped_column(String(32), default="")
+    model: Mapped[str] = mapped_column(String(64), index=True)
+    serial: Mapped[str] = mapped_column(String(64), default="", index=True)
+    purchase_date: Mapped[dt.date | None] = mapped_column(Date)
+    # Months of warranty from the purchase date (per category, usually 12–36).
+    warranty_months: Mapped[int] = mapped_column(Integer, default=12)
+    customer: Mapped[Customer] = relationship(back_populates="appliances")
+
+
+class WorkOrder(Base):
+    """Enough of SA-WO-002 for the caller's history; the work-order issue extends it."""
+
+    __tablename__ = "work_orders"
+    __table_args__ = (Index("ix_work_orders_customer_created", "customer_id", "created_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    appliance_id: Mapped[int | None] = mapped_column(ForeignKey("appliances.id", ondelete="SET NULL"), index=True)
+    # 上门维修 / 远程支持 / 安装 / 退换货
+    service_type: Mapped[str] = mapped_column(String(16), default="上门维修")
+    # 待处理 / 已派单 / 已预约 / 服务中 / 待件 / 已完成 / 已回访 / 已取消
+    status: Mapped[str] = mapped_column(String(16), default="待处理")
+    # 普通 / 紧急 / 特急
+    urgency: Mapped[str] = mapped_column(String(8), default="普通")
+    problem: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Call(Base):
+    """One call, keyed by Asterisk's Linkedid (shared by every channel of the call)."""
+
+    __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_caller_started", "caller_number", "started_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    linkedid: Mapped[str] = mapped_column(String(64), unique=True)
+    # inbound | outbound
+    direction: Mapped[str] = mapped_column(String(8), default="inbound")
+    # CallerIDNum as received ("" when the caller withheld it or it was <unknown>).
+    caller_raw: Mapped[str] = mapped_column(String(64), default="")
+    # Normalised; "" for anonymous callers.
+    caller_number: Mapped[str] = mapped_column(String(32), default="")
+    # The hotline number dialled (DID), e.g. 4008001234.
+    did: Mapped[str] = mapped_column(String(32), default="")
+    queue: Mapped[str] = mapped_column(String(64), default="")
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"), index=True)
+    # The agent who answered (None if nobody did).
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    agent_member: Mapped[str] = mapped_column(String(64), default="")
+    # queued | ringing | answered | ended
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    # answered | abandoned | unanswered (left the queue, nobody answered) | None while live
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    # Member names rung, in order, with their result: [{"member", "agent_id", "result", "ring_ms"}]
+    rang: Mapped[list] = mapped_column(JSON, default=list)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Seconds in the queue before answer or abandon (Asterisk's HoldTime).
+    hold_s: Mapped[int | None] = mapped_column(Integer)
+    # Seconds talking (Asterisk's TalkTime, AgentComplete).
+    talk_s: Mapped[int | None] = mapped_column(Integer)

@@ -1,0 +1,183 @@
+"""Typed settings read from the environment and validated at start-up.
+
+A bad value stops the process with a message that names the variable
+(:class:`SettingsError`); nothing else in the code reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PREFIX = "CALLCENTER_"
+ROLES = ("agent", "dispatcher", "engineer", "survey", "supervisor", "admin")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value the service cannot run with."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    var = PREFIX + name
+    raw = env.get(var)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(var, f"must be a whole number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise SettingsError(var, f"must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    var = PREFIX + name
+    raw = env.get(var)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(var, f"must be a number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise SettingsError(var, f"must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _str(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(PREFIX + name)
+    return default if raw is None or raw == "" else raw
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    var = PREFIX + name
+    raw = env.get(var)
+    if raw is None or raw == "":
+        return default
+    low = raw.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(var, f"must be true or false, got {raw!r}")
+
+
+def _url(env: Mapping[str, str], name: str, default: str | None, schemes: tuple[str, ...]) -> str | None:
+    var = PREFIX + name
+    raw = env.get(var)
+    if raw is None or raw == "":
+        return default
+    scheme = urlsplit(raw).scheme
+    if scheme not in schemes:
+        raise SettingsError(var, f"scheme must be one of {', '.join(schemes)}, got {scheme or 'none'!r}")
+    return raw
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # Where records live: SQLite by default (one process, small centre), PostgreSQL at scale.
+    database_url: str = "sqlite+aiosqlite:///var/callcenter.sqlite3"
+    # None = events, pop mailboxes and leadership stay in this process (no Redis needed).
+    redis_url: str | None = None
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_username: str = "callcenter"
+    ami_secret: str = "s3cret-ami"
+    # Seconds between pings; a ping unanswered within ami_ping_timeout drops the connection,
+    # so a silently dead socket is noticed within interval + timeout (≤ 15 s by default).
+    ami_ping_interval: float = 5.0
+    ami_ping_timeout: float = 8.0
+    # Reconnect backoff, seconds: doubles from min to max, with ±50 % jitter.
+    ami_reconnect_min: float = 0.5
+    ami_reconnect_max: float = 30.0
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    # Origins allowed to open /ws; empty = the server's own http://host:port.
+    allowed_origins: tuple[str, ...] = ()
+    # Pops kept per agent for a reconnecting client to catch up (messages).
+    pop_replay_limit: int = 200
+    # Messages a websocket client may lag behind before it is dropped.
+    ws_queue_size: int = 256
+    # Seconds a login session lasts without activity.
+    session_ttl: int = 12 * 3600
+    # Area code assumed for local landline numbers that arrive without one ("" = keep as is).
+    local_area_code: str = ""
+    # Seconds: a caller who called within this window is a repeat caller.
+    repeat_caller_window: int = 72 * 3600
+    # Days: the same appliance repaired within this window flags a repeat repair.
+    repeat_repair_days: int = 90
+    web_dir: Path = field(default=REPO_ROOT / "web")
+    log_level: str = "INFO"
+    secure_cookies: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every ``CALLCENTER_*`` variable; raises :class:`SettingsError`."""
+        env = os.environ if env is None else env
+        d = cls()
+        origins_raw = _str(env, "ALLOWED_ORIGINS", "")
+        origins = tuple(o.strip().rstrip("/") for o in origins_raw.split(",") if o.strip())
+        for o in origins:
+            if urlsplit(o).scheme not in ("http", "https"):
+                raise SettingsError(PREFIX + "ALLOWED_ORIGINS", f"not an http(s) origin: {o!r}")
+        area = _str(env, "LOCAL_AREA_CODE", "")
+        if area and not (area.isdigit() and area.startswith("0") and 3 <= len(area) <= 4):
+            raise SettingsError(PREFIX + "LOCAL_AREA_CODE", f"must look like 010 or 0755, got {area!r}")
+        level = _str(env, "LOG_LEVEL", d.log_level).upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise SettingsError(PREFIX + "LOG_LEVEL", f"must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+        web_dir = Path(_str(env, "WEB_DIR", str(d.web_dir)))
+        if not (web_dir / "templates").is_dir():
+            raise SettingsError(PREFIX + "WEB_DIR", f"no templates/ under {web_dir}")
+        s = cls(
+            database_url=_url(env, "DATABASE_URL", d.database_url,
+                              ("sqlite+aiosqlite", "postgresql+asyncpg")) or d.database_url,
+            redis_url=_url(env, "REDIS_URL", None, ("redis", "rediss", "unix")),
+            ami_host=_str(env, "AMI_HOST", d.ami_host),
+            ami_port=_int(env, "AMI_PORT", d.ami_port, 1, 65535),
+            ami_username=_str(env, "AMI_USERNAME", d.ami_username),
+            ami_secret=_str(env, "AMI_SECRET", d.ami_secret),
+            ami_ping_interval=_float(env, "AMI_PING_INTERVAL", d.ami_ping_interval, 0.05, 60),
+            ami_ping_timeout=_float(env, "AMI_PING_TIMEOUT", d.ami_ping_timeout, 0.05, 60),
+            ami_reconnect_min=_float(env, "AMI_RECONNECT_MIN", d.ami_reconnect_min, 0.01, 60),
+            ami_reconnect_max=_float(env, "AMI_RECONNECT_MAX", d.ami_reconnect_max, 0.01, 600),
+            http_host=_str(env, "HTTP_HOST", d.http_host),
+            http_port=_int(env, "HTTP_PORT", d.http_port, 0, 65535),
+            allowed_origins=origins,
+            pop_replay_limit=_int(env, "POP_REPLAY_LIMIT", d.pop_replay_limit, 0, 10_000),
+            ws_queue_size=_int(env, "WS_QUEUE_SIZE", d.ws_queue_size, 1, 100_000),
+            session_ttl=_int(env, "SESSION_TTL", d.session_ttl, 60, 30 * 86400),
+            local_area_code=area,
+            repeat_caller_window=_int(env, "REPEAT_CALLER_HOURS", 72, 1, 24 * 30) * 3600,
+            repeat_repair_days=_int(env, "REPEAT_REPAIR_DAYS", d.repeat_repair_days, 1, 3650),
+            web_dir=web_dir,
+            log_level=level,
+            secure_cookies=_bool(env, "SECURE_COOKIES", d.secure_cookies),
+        )
+        for var, v in (("AMI_USERNAME", s.ami_username), ("AMI_SECRET", s.ami_secret)):
+            if any(c in v for c in "\r\n\x00"):
+                raise SettingsError(PREFIX + var, "must not contain CR, LF or NUL")
+        if s.ami_reconnect_min > s.ami_reconnect_max:
+            raise SettingsError(PREFIX + "AMI_RECONNECT_MIN", "must not exceed CALLCENTER_AMI_RECONNECT_MAX")
+        return s
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with some fields changed (tests, the demo)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        if self.allowed_origins:
+            return self.allowed_origins
+        hosts = {self.http_host, "127.0.0.1", "localhost"} if self.http_host in (
+            "127.0.0.1", "localhost", "0.0.0.0") else {self.http_host}
+        return tuple(sorted(f"http://{h}:{self.http_port}" for h in hosts))
