@@ -1,0 +1,53 @@
+"""Warranty status of an appliance from its purchase date (pure; ``today`` is an argument).
+
+Rules:
+  * expiry = purchase date + ``warranty_months`` calendar months; when the target month is
+    shorter the day is clamped to its last day (2024-01-31 + 1 month = 2024-02-29,
+    2024-02-29 + 12 months = 2025-02-28).
+  * The expiry day itself is still covered: "in" while ``today <= expires``, "out" from the
+    day after. ``days_left`` counts the whole days from today to the expiry (0 on the last
+    covered day); when "out" it is negative, the days since the expiry (-1 the day after).
+  * 0 months means covered on the purchase day only (expires = purchase date).
+  * No purchase date, or a negative/absent number of months → "unknown", expires and
+    days_left None. A purchase date in the future (a typo, a clock off by a day) is taken as
+    it is: "in", with more days left than the warranty length.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass
+
+IN = "in"
+OUT = "out"
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Warranty:
+    status: str  # "in" | "out" | "unknown"
+    expires: dt.date | None  # last covered day
+    days_left: int | None  # days from today to `expires`; negative once out
+
+    def to_json(self) -> dict[str, object]:
+        return {"status": self.status,
+                "expires": self.expires.isoformat() if self.expires else None,
+                "days_left": self.days_left}
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """``day`` moved by ``months`` calendar months, clamped to the end of a shorter month."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def warranty_status(purchase_date: dt.date | None, warranty_months: int | None,
+                    today: dt.date) -> Warranty:
+    """The warranty of an appliance bought on ``purchase_date`` as seen on ``today``."""
+    if purchase_date is None or warranty_months is None or warranty_months < 0:
+        return Warranty(UNKNOWN, None, None)
+    expires = add_months(purchase_date, warranty_months)
+    days_left = (expires - today).days
+    return Warranty(IN if days_left >= 0 else OUT, expires, days_left)
