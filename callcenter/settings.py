@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PREFIX = "CALLCENTER_"
 ROLES = ("agent", "dispatcher", "engineer", "survey", "supervisor", "admin")
@@ -115,6 +116,8 @@ class Settings:
     repeat_caller_window: int = 72 * 3600
     # Days: the same appliance repaired within this window flags a repeat repair.
     repeat_repair_days: int = 90
+    # The centre's time zone: "today" in call lists and reports is a day there.
+    timezone: str = "Asia/Shanghai"
     web_dir: Path = field(default=REPO_ROOT / "web")
     log_level: str = "INFO"
     secure_cookies: bool = False
@@ -138,6 +141,11 @@ class Settings:
         web_dir = Path(_str(env, "WEB_DIR", str(d.web_dir)))
         if not (web_dir / "templates").is_dir():
             raise SettingsError(PREFIX + "WEB_DIR", f"no templates/ under {web_dir}")
+        tz = _str(env, "TIMEZONE", d.timezone)
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(PREFIX + "TIMEZONE", f"unknown time zone {tz!r}") from None
         s = cls(
             database_url=_url(env, "DATABASE_URL", d.database_url,
                               ("sqlite+aiosqlite", "postgresql+asyncpg")) or d.database_url,
@@ -159,6 +167,7 @@ class Settings:
             local_area_code=area,
             repeat_caller_window=_int(env, "REPEAT_CALLER_HOURS", 72, 1, 24 * 30) * 3600,
             repeat_repair_days=_int(env, "REPEAT_REPAIR_DAYS", d.repeat_repair_days, 1, 3650),
+            timezone=tz,
             web_dir=web_dir,
             log_level=level,
             secure_cookies=_bool(env, "SECURE_COOKIES", d.secure_cookies),
@@ -173,6 +182,10 @@ class Settings:
     def with_(self, **changes: object) -> Settings:
         """A copy with some fields changed (tests, the demo)."""
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def origins(self) -> tuple[str, ...]:

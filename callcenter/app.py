@@ -1,0 +1,163 @@
+"""The application factory: every connection and background task lives in a cleanup_ctx."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from callcenter.ami.connector import AmiConnector
+from callcenter.appkeys import (
+    AGENTS, AUTH, CALLS, CONNECTOR, ENGINE, HUB, LEADERSHIP, MAILBOX, POPS, RECORDER, REDIS,
+    SESSIONMAKER, SETTINGS,
+)
+from callcenter.auth.services import AuthService
+from callcenter.calls.agents import AgentDirectory
+from callcenter.calls.recorder import CallRecorder
+from callcenter.calls.services import CallService
+from callcenter.calls.tracker import CallTracker
+from callcenter.db.engine import make_engine, make_sessionmaker, migrate
+from callcenter.realtime.hub import WebsocketHub
+from callcenter.realtime.leadership import LocalLeadership, RedisLeadership
+from callcenter.realtime.mailbox import LocalMailbox, RedisMailbox
+from callcenter.screenpop.services import ScreenPopService
+from callcenter.settings import Settings
+
+log = logging.getLogger("callcenter")
+
+
+async def _stop(*tasks: asyncio.Task) -> None:
+    for t in tasks:
+        t.cancel()
+    for t in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await t
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    engine = make_engine(settings.database_url)
+    await migrate(engine)
+    app[ENGINE] = engine
+    app[SESSIONMAKER] = make_sessionmaker(engine)
+    app[AUTH] = AuthService(app[SESSIONMAKER], ttl_s=settings.session_ttl)
+    yield
+    await engine.dispose()
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    url = app[SETTINGS].redis_url
+    if url is None:
+        app[REDIS] = None
+        yield
+        return
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(url, decode_responses=True, health_check_interval=10)
+    try:
+        await client.ping()
+    except (ConnectionError, OSError) as e:
+        raise RuntimeError(f"CALLCENTER_REDIS_URL: Redis does not answer ({type(e).__name__})") from e
+    app[REDIS] = client
+    yield
+    await client.aclose()
+
+
+async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, redis = app[SETTINGS], app[REDIS]
+    hub = WebsocketHub(settings.ws_queue_size)
+    tasks: list[asyncio.Task] = []
+    if redis is None:
+        mailbox = LocalMailbox(settings.pop_replay_limit)
+        app[LEADERSHIP] = LocalLeadership()
+    else:
+        mailbox = RedisMailbox(redis, settings.pop_replay_limit)
+        app[LEADERSHIP] = RedisLeadership(redis)
+        ready = asyncio.Event()
+        tasks.append(asyncio.create_task(mailbox.run(ready.set), name="mailbox"))
+        await asyncio.wait_for(ready.wait(), 10)
+    mailbox.on_deliver(hub.deliver)
+    app[MAILBOX], app[HUB] = mailbox, hub
+    yield
+    await hub.close_all()
+    await _stop(*tasks)
+
+
+async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
+    from callcenter.customers.history import build_caller_context
+
+    settings = app[SETTINGS]
+    agents = AgentDirectory(app[SESSIONMAKER])
+    await agents.refresh()
+    recorder = CallRecorder(app[SESSIONMAKER], agents, local_area_code=settings.local_area_code)
+    tracker = CallTracker()
+
+    async def lookup(session, caller, now, linkedid):  # type: ignore[no-untyped-def]
+        return await build_caller_context(session, caller, now=now, settings=settings,
+                                          exclude_linkedid=linkedid)
+
+    def on_customer(linkedid: str, customer_id: int | None) -> None:
+        live = tracker.calls.get(linkedid)
+        recorder.set_customer(linkedid, customer_id, live.snapshot() if live else None)
+
+    pops = ScreenPopService(app[SESSIONMAKER], app[MAILBOX], agents, lookup, on_customer=on_customer)
+    app[AGENTS], app[RECORDER], app[POPS] = agents, recorder, pops
+    app[CALLS] = CallService(tracker, recorder, pops)
+    tasks = [asyncio.create_task(agents.run(), name="agents-refresh"),
+             asyncio.create_task(recorder.run(), name="call-recorder")]
+    yield
+    await _stop(*tasks)
+    await pops.close()
+    await recorder.flush()
+
+
+async def ami_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Holds the AMI session while this instance leads; the web side serves regardless."""
+    s = app[SETTINGS]
+    connector = AmiConnector(s.ami_host, s.ami_port, s.ami_username, s.ami_secret,
+                             ping_interval=s.ami_ping_interval, ping_timeout=s.ami_ping_timeout,
+                             reconnect_min=s.ami_reconnect_min, reconnect_max=s.ami_reconnect_max)
+    calls = app[CALLS]
+    connector.add_event_handler(calls.on_ami_event)
+    connector.add_login_hook(calls.resync)
+    app[CONNECTOR] = connector
+    leadership = app[LEADERSHIP]
+
+    async def lead() -> None:
+        while True:
+            await leadership.acquire()
+            runner = asyncio.create_task(connector.run(), name="ami")
+            lost = asyncio.create_task(leadership.lost(), name="leadership")
+            done, _ = await asyncio.wait([runner, lost], return_when=asyncio.FIRST_COMPLETED)
+            await _stop(runner, lost)
+
+    task = asyncio.create_task(lead(), name="ami-leader")
+    yield
+    await _stop(task)
+    await leadership.release()
+
+
+def init_app(settings: Settings) -> web.Application:
+    """Build the application; nothing connects until it starts (cleanup_ctx)."""
+    from callcenter.auth.http import routes as auth_routes
+    from callcenter.calls.http import routes as call_routes
+    from callcenter.customers.http import routes as customer_routes
+    from callcenter.realtime.http import routes as ws_routes
+    from callcenter.web.health import routes as health_routes
+    from callcenter.web.middleware import auth_middleware, error_middleware
+    from callcenter.web.pages import routes as page_routes
+
+    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=2 * 1024**2)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.extend([database_ctx, redis_ctx, realtime_ctx, calls_ctx, ami_ctx])
+    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(settings.web_dir / "templates")),
+                         autoescape=jinja2.select_autoescape(["html"]))
+    for r in (auth_routes, call_routes, customer_routes, ws_routes, health_routes, page_routes):
+        app.add_routes(r)
+    app.router.add_static("/static", settings.web_dir / "static")
+    return app

@@ -1,0 +1,31 @@
+"""Typed application keys, all in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from callcenter.ami.connector import AmiConnector
+from callcenter.auth.services import AuthService
+from callcenter.calls.agents import AgentDirectory
+from callcenter.calls.recorder import CallRecorder
+from callcenter.calls.services import CallService
+from callcenter.realtime.hub import WebsocketHub
+from callcenter.screenpop.services import ScreenPopService
+from callcenter.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
+AUTH = web.AppKey("auth", AuthService)
+REDIS = web.AppKey("redis", Any)  # redis.asyncio.Redis, or None without Redis
+MAILBOX = web.AppKey("mailbox", Any)  # realtime.mailbox.Mailbox
+LEADERSHIP = web.AppKey("leadership", Any)  # realtime.leadership.Leadership
+HUB = web.AppKey("hub", WebsocketHub)
+AGENTS = web.AppKey("agents", AgentDirectory)
+RECORDER = web.AppKey("recorder", CallRecorder)
+POPS = web.AppKey("pops", ScreenPopService)
+CALLS = web.AppKey("calls", CallService)
+CONNECTOR = web.AppKey("connector", AmiConnector)

@@ -1,0 +1,109 @@
+"""Users, passwords (argon2id) and login sessions (random token in the cookie, its SHA-256 in
+the database, so a stolen database holds no usable cookie)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from callcenter.auth.identity import CurrentUser
+from callcenter.clock import Clock, utcnow
+from callcenter.db.models import LoginSession, User
+from callcenter.errors import Conflict, NotAuthenticated, ValidationFailed
+from callcenter.settings import ROLES
+
+_USERNAME = re.compile(r"[A-Za-z0-9_.-]{2,64}\Z")
+_EXTENSION = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
+# A dummy hash so an unknown username costs as much time as a wrong password.
+_hasher = PasswordHasher()
+_DUMMY = _hasher.hash("not-a-password")
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _identity(u: User) -> CurrentUser:
+    return CurrentUser(id=u.id, username=u.username, role=u.role,
+                       display_name=u.display_name or u.username, extension=u.extension)
+
+
+class AuthService:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, ttl_s: int,
+                 clock: Clock = utcnow) -> None:
+        self._sessionmaker = sessionmaker
+        self._ttl = dt.timedelta(seconds=ttl_s)
+        self._clock = clock
+
+    async def add_user(self, username: str, *, role: str, password: str, extension: str | None = None,
+                       display_name: str = "") -> CurrentUser:
+        """Create a user. Raises ValidationFailed (422) or Conflict (409, taken name/extension)."""
+        if not _USERNAME.match(username):
+            raise ValidationFailed("username", "2–64 letters, digits, _ . -")
+        if role not in ROLES:
+            raise ValidationFailed("role", f"one of {', '.join(ROLES)}")
+        if len(password) < 8:
+            raise ValidationFailed("password", "at least 8 characters")
+        if extension is not None and not _EXTENSION.match(extension):
+            raise ValidationFailed("extension", "1–32 letters or digits")
+        if len(display_name) > 64:
+            raise ValidationFailed("display_name", "at most 64 characters")
+        user = User(username=username, role=role, password_hash=_hasher.hash(password),
+                    extension=extension, display_name=display_name, active=True, created_at=self._clock())
+        try:
+            async with self._sessionmaker.begin() as s:
+                s.add(user)
+        except IntegrityError as e:
+            raise Conflict("username or extension already taken", username=username,
+                           extension=extension) from e
+        return _identity(user)
+
+    async def login(self, username: str, password: str) -> tuple[str, CurrentUser]:
+        """Check the password; returns (cookie token, user). Raises NotAuthenticated."""
+        async with self._sessionmaker() as s:
+            user = await s.scalar(select(User).where(User.username == username))
+        try:
+            if user is None or not user.active:
+                _hasher.verify(_DUMMY, password + "x")
+            _hasher.verify(user.password_hash, password)  # type: ignore[union-attr]
+        except (VerificationError, InvalidHashError, AttributeError):
+            raise NotAuthenticated("用户名或密码错误 (wrong username or password)") from None
+        token = secrets.token_urlsafe(32)
+        now = self._clock()
+        async with self._sessionmaker.begin() as s:
+            s.add(LoginSession(token_hash=_token_hash(token), user_id=user.id, created_at=now,
+                               expires_at=now + self._ttl))
+            # Expired sessions are cleaned up on the way.
+            await s.execute(delete(LoginSession).where(LoginSession.expires_at < now))
+        return token, _identity(user)
+
+    async def authenticate(self, token: str) -> CurrentUser | None:
+        """The user behind a session cookie, or None; slides the expiry forward."""
+        if not token or len(token) > 128:
+            return None
+        now = self._clock()
+        async with self._sessionmaker.begin() as s:
+            row = (await s.execute(
+                select(LoginSession, User).join(User, User.id == LoginSession.user_id)
+                .where(LoginSession.token_hash == _token_hash(token)))).first()
+            if row is None:
+                return None
+            sess, user = row
+            expires = sess.expires_at if sess.expires_at.tzinfo else sess.expires_at.replace(tzinfo=dt.UTC)
+            if expires < now or not user.active:
+                return None
+            if expires - now < self._ttl / 2:
+                sess.expires_at = now + self._ttl
+            return _identity(user)
+
+    async def logout(self, token: str) -> None:
+        async with self._sessionmaker.begin() as s:
+            await s.execute(delete(LoginSession).where(LoginSession.token_hash == _token_hash(token)))

@@ -1,0 +1,58 @@
+"""Which user is behind a queue member: by the member's name, its interface, or the
+extension part of the interface (``Local/8001@agents/n`` → 8001)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from callcenter.calls.events import extension_of
+from callcenter.db.models import AgentMember, User
+
+log = logging.getLogger("callcenter.agents")
+
+
+class AgentDirectory:
+    """An in-memory copy of the agent bindings, refreshed from the database.
+
+    Kept in memory because it is read on the pop path for every ring; every instance refreshes
+    its own copy (``refresh()`` after a change made here, ``run()`` every ``interval`` seconds
+    for changes made elsewhere).
+    """
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+        self._by_member: dict[str, int] = {}
+        self._by_interface: dict[str, int] = {}
+        self._by_extension: dict[str, int] = {}
+        self.names: dict[int, str] = {}
+
+    async def refresh(self) -> None:
+        async with self._sessionmaker() as s:
+            users = (await s.execute(
+                select(User.id, User.extension, User.display_name, User.username)
+                .where(User.active.is_(True), User.extension.is_not(None)))).all()
+            members = (await s.execute(
+                select(AgentMember.user_id, AgentMember.member_name, AgentMember.interface))).all()
+        self._by_extension = {ext: uid for uid, ext, _, _ in users}
+        self.names = {uid: (name or username) for uid, _, name, username in users}
+        self._by_member = {m: uid for uid, m, _ in members}
+        self._by_interface = {i: uid for uid, _, i in members}
+
+    def resolve(self, member: str, interface: str = "") -> int | None:
+        """The user id behind a member, or None if no active agent is bound to it."""
+        return (self._by_member.get(member)
+                or (self._by_interface.get(interface) if interface else None)
+                or self._by_extension.get(member)
+                or (self._by_extension.get(extension_of(interface)) if interface else None))
+
+    async def run(self, interval: float = 30.0) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("agents: refresh failed; keeping the previous copy")

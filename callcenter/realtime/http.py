@@ -1,0 +1,78 @@
+"""GET /ws — the agent's websocket.
+
+Cookie auth; the Origin must be in the allow-list (a page on another site cannot ride the
+agent's cookie); ``?last_seq=N`` replays what the agent missed (bounded). Server → client
+messages: ``hello`` (not numbered), then numbered ``call.*`` messages, or ``resync`` when the
+gap is larger than what is kept. Client → server: ``{"type": "ping"}`` → ``{"type": "pong"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from aiohttp import WSMsgType, web
+
+from callcenter.appkeys import CONNECTOR, HUB, LEADERSHIP, MAILBOX, SETTINGS
+from callcenter.errors import Forbidden, ValidationFailed
+from callcenter.web.middleware import current_user
+
+log = logging.getLogger("callcenter.ws")
+routes = web.RouteTableDef()
+
+
+def _dumps(o: dict) -> str:
+    return json.dumps(o, ensure_ascii=False, separators=(",", ":"))
+
+
+@routes.get("/ws")
+async def websocket(request: web.Request) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    origin = (request.headers.get("Origin") or "").rstrip("/")
+    if origin not in settings.origins:
+        raise Forbidden("origin not allowed", origin=origin or None)
+    user = current_user(request)
+    raw = request.query.get("last_seq")
+    last_seq: int | None = None
+    if raw is not None:
+        if not raw.isdigit() or len(raw) > 18:
+            raise ValidationFailed("last_seq", "a whole number ≥ 0")
+        last_seq = int(raw)
+
+    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4096)
+    await ws.prepare(request)
+    hub, mailbox = request.app[HUB], request.app[MAILBOX]
+    client = hub.add(ws, user.id, last_seq or 0)
+    try:
+        current, missed = await mailbox.since(user.id, last_seq if last_seq is not None else 1 << 62)
+        connector = request.app.get(CONNECTOR)
+        hello = {"type": "hello", "seq": current,
+                 "user": {"id": user.id, "username": user.username, "role": user.role,
+                          "display_name": user.display_name, "extension": user.extension},
+                 "ami": connector.state if connector is not None and request.app[LEADERSHIP].is_leader else "remote"}
+        client.queue.put_nowait(_dumps(hello))
+        if last_seq is None:
+            client.last_seq = current
+            client.finish_replay([])
+        elif missed is None:
+            client.queue.put_nowait(_dumps({"type": "resync", "seq": current,
+                                            "reason": "missed messages are no longer kept"}))
+            client.last_seq = current
+            client.finish_replay([])
+        else:
+            client.finish_replay(missed)
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            try:
+                data = json.loads(msg.data)
+            except ValueError:
+                continue
+            if isinstance(data, dict) and data.get("type") == "ping":
+                try:
+                    client.queue.put_nowait(_dumps({"type": "pong", "seq": client.last_seq}))
+                except Exception:
+                    client.drop()
+    finally:
+        hub.remove(client)
+    return ws

@@ -1,0 +1,155 @@
+"""Per-agent message sequence and replay buffer for the screen-pop websocket.
+
+Every message an agent should see gets the next number of that agent's sequence; the last
+``limit`` are kept so a client that reconnects with its last number gets what it missed. Posting
+also fans the message out to every instance (``deliver`` handlers), where the websocket hub
+hands it to the agent's sockets.
+
+Two implementations behind one interface: in this process (``LocalMailbox``) or in Redis
+(``RedisMailbox``: the counter, the bounded list and the publish are one Lua script, so two
+instances can never hand out the same number and a message is never published unnumbered).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+Deliver = Callable[[int, dict[str, Any]], None]
+CHANNEL = "agent-messages"
+
+
+class Mailbox(Protocol):
+    async def post(self, agent_id: int, message: dict[str, Any]) -> dict[str, Any]:
+        """Number ``message`` (adds ``seq``), keep it, deliver it everywhere; returns it."""
+        ...
+
+    async def since(self, agent_id: int, seq: int) -> tuple[int, list[dict[str, Any]] | None]:
+        """(current seq, messages after ``seq``); None instead of the list when some of them
+        are no longer kept (the client must reload instead of replaying)."""
+        ...
+
+    def on_deliver(self, handler: Deliver) -> None: ...
+
+
+def _dumps(message: dict[str, Any]) -> str:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+class LocalMailbox:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._seq: dict[int, int] = {}
+        self._kept: dict[int, deque[dict[str, Any]]] = {}
+        self._deliver: list[Deliver] = []
+
+    def on_deliver(self, handler: Deliver) -> None:
+        self._deliver.append(handler)
+
+    async def post(self, agent_id: int, message: dict[str, Any]) -> dict[str, Any]:
+        seq = self._seq.get(agent_id, 0) + 1
+        self._seq[agent_id] = seq
+        numbered = {"seq": seq, **message}
+        # Serialised once here; every socket of the agent sends the same text.
+        numbered["_text"] = _dumps({k: v for k, v in numbered.items() if k != "_text"})
+        kept = self._kept.get(agent_id)
+        if kept is None:
+            kept = self._kept[agent_id] = deque(maxlen=max(1, self.limit))
+        kept.append(numbered)
+        for h in self._deliver:
+            h(agent_id, numbered)
+        return numbered
+
+    async def since(self, agent_id: int, seq: int) -> tuple[int, list[dict[str, Any]] | None]:
+        current = self._seq.get(agent_id, 0)
+        if seq >= current:
+            return current, []
+        kept = self._kept.get(agent_id, deque())
+        missed = [m for m in kept if m["seq"] > seq]
+        if not missed or missed[0]["seq"] != seq + 1:
+            return current, None
+        return current, missed
+
+
+# KEYS: seq key, list key; ARGV: message JSON (an object, without seq), limit, channel, agent id
+_POST = """
+local seq = redis.call('INCR', KEYS[1])
+local body = ARGV[1]
+local text
+if body == '{}' then
+  text = '{"seq":' .. seq .. '}'
+else
+  text = '{"seq":' .. seq .. ',' .. string.sub(body, 2)
+end
+redis.call('RPUSH', KEYS[2], text)
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. text)
+return seq
+"""
+
+
+class RedisMailbox:
+    """Sequence and replay list per agent in Redis; delivery through Redis pub/sub.
+
+    ``run()`` is the subscriber task; it must be running for deliveries to arrive.
+    """
+
+    def __init__(self, redis: Any, limit: int, prefix: str = "cc:") -> None:
+        self.redis = redis
+        self.limit = max(1, limit)
+        self.prefix = prefix
+        self.channel = prefix + CHANNEL
+        self._script = redis.register_script(_POST)
+        self._deliver: list[Deliver] = []
+
+    def on_deliver(self, handler: Deliver) -> None:
+        self._deliver.append(handler)
+
+    def _keys(self, agent_id: int) -> list[str]:
+        return [f"{self.prefix}agent:{agent_id}:seq", f"{self.prefix}agent:{agent_id}:msgs"]
+
+    async def post(self, agent_id: int, message: dict[str, Any]) -> dict[str, Any]:
+        seq = await self._script(keys=self._keys(agent_id),
+                                 args=[_dumps(message), self.limit, self.channel, agent_id])
+        return {"seq": int(seq), **message}
+
+    async def since(self, agent_id: int, seq: int) -> tuple[int, list[dict[str, Any]] | None]:
+        seq_key, list_key = self._keys(agent_id)
+        async with self.redis.pipeline(transaction=True) as p:
+            p.get(seq_key)
+            p.lrange(list_key, 0, -1)
+            current_raw, items = await p.execute()
+        current = int(current_raw or 0)
+        if seq >= current:
+            return current, []
+        missed = [m for m in (json.loads(i) for i in items) if m["seq"] > seq]
+        if not missed or missed[0]["seq"] != seq + 1:
+            return current, None
+        for m in missed:
+            m["_text"] = _dumps(m)
+        return current, missed
+
+    async def run(self, ready: Callable[[], None] | None = None) -> None:
+        """Deliver what any instance posts to this instance's handlers, until cancelled."""
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(self.channel)
+        if ready is not None:
+            ready()
+        try:
+            while True:
+                msg = await pubsub.get_message(timeout=1.0)
+                if msg is None or msg.get("type") != "message":
+                    continue
+                data = msg["data"]
+                if isinstance(data, bytes):
+                    data = data.decode()
+                agent_raw, _, text = data.partition(" ")
+                message = json.loads(text)
+                message["_text"] = text
+                agent_id = int(agent_raw)
+                for h in self._deliver:
+                    h(agent_id, message)
+        finally:
+            await pubsub.aclose()

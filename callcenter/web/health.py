@@ -1,0 +1,49 @@
+"""GET /health — is this instance serving, and is Asterisk reachable?
+
+Always 200 while the process serves (AMI down is "degraded", not "dead": pages, search and
+work orders still work); the body says what is wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from aiohttp import web
+from sqlalchemy import text
+
+from callcenter.appkeys import CONNECTOR, ENGINE, HUB, LEADERSHIP, REDIS
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/health")
+async def health(request: web.Request) -> web.Response:
+    app = request.app
+    body: dict = {"status": "ok"}
+    try:
+        async with app[ENGINE].connect() as conn:
+            await conn.execute(text("select 1"))
+        body["database"] = "ok"
+    except Exception as e:  # noqa: BLE001 - reported, not raised
+        body["database"] = f"error: {type(e).__name__}"
+        body["status"] = "degraded"
+    redis = app[REDIS]
+    if redis is not None:
+        try:
+            await redis.ping()
+            body["redis"] = "ok"
+        except Exception as e:  # noqa: BLE001
+            body["redis"] = f"error: {type(e).__name__}"
+            body["status"] = "degraded"
+    leader = app[LEADERSHIP].is_leader
+    c = app[CONNECTOR]
+    ami = {"leader": leader, "state": c.state if leader else "held by another instance",
+           "host": c.host, "port": c.port, "last_error": c.last_error,
+           "events": c.events_received, "malformed_frames": c.malformed, "sessions": c.sessions}
+    if c.connected_since:
+        ami["connected_since"] = dt.datetime.fromtimestamp(c.connected_since, dt.UTC).isoformat()
+    body["ami"] = ami
+    if leader and c.state != "connected":
+        body["status"] = "degraded"
+    body["websockets"] = app[HUB].client_count
+    return web.json_response(body)

@@ -1,0 +1,62 @@
+"""The two middlewares: who is asking (session cookie), and errors as JSON."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from aiohttp import web
+
+from callcenter.appkeys import AUTH
+from callcenter.auth.identity import CurrentUser
+from callcenter.errors import DomainError, Forbidden, NotAuthenticated
+
+log = logging.getLogger("callcenter.web")
+COOKIE = "cc_session"
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    try:
+        return await handler(request)
+    except DomainError as e:
+        if request.path.startswith("/api/") or request.path == "/ws":
+            return web.json_response(e.to_json(), status=e.status,
+                                     dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
+        if isinstance(e, NotAuthenticated):
+            raise web.HTTPFound("/login") from e
+        return web.Response(text=e.message, status=e.status)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    token = request.cookies.get(COOKIE)
+    if token:
+        user = await request.app[AUTH].authenticate(token)
+        if user is not None:
+            request["user"] = user
+    return await handler(request)
+
+
+def current_user(request: web.Request, *roles: str) -> CurrentUser:
+    """The logged-in user, required to hold one of ``roles`` (any role if none given).
+    Raises NotAuthenticated (401) or Forbidden (403)."""
+    user: CurrentUser | None = request.get("user")
+    if user is None:
+        raise NotAuthenticated("请先登录 (login required)")
+    if roles and user.role not in roles:
+        raise Forbidden("无权限 (your role may not do this)", role=user.role)
+    return user
+
+
+async def json_body(request: web.Request) -> dict:
+    """The request's JSON object; a 422 naming the problem otherwise."""
+    from callcenter.errors import ValidationFailed
+
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed("body", "not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ValidationFailed("body", "must be a JSON object")
+    return body
