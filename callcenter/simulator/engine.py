@@ -1,0 +1,160 @@
+"""The simulator's core: simulated clock, live state, and fan-out of events to sessions.
+
+The call flows (``scenarios.py``, ``originate.py``) and the action handlers change state and
+call :meth:`Engine.emit`; the TCP side (``server.py``) registers logged-in sessions here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Protocol
+
+from callcenter.ami.codec import encode_message
+
+from .config import SimulatorConfig
+from .frames import DIALPLAN, Event
+from .state import Channel, Ids, Member, QueueState, device_of
+
+log = logging.getLogger("callcenter.simulator")
+
+OnSent = Callable[[str, dict[str, str], int], None]
+"""``on_sent(event_name, fields, t_monotonic_ns)``: called once per event right after its frame
+was handed to every logged-in client's transport."""
+
+
+class Sink(Protocol):
+    """A logged-in client as the engine sees it."""
+
+    def send(self, data: bytes) -> None: ...
+
+
+class Engine:
+    """Owns the state of one simulated Asterisk. Not thread-safe: one event loop."""
+
+    def __init__(self, config: SimulatorConfig, on_sent: OnSent | None = None) -> None:
+        self.config = config
+        self.on_sent = on_sent
+        self.ids = Ids()
+        self._loop_t0 = time.monotonic()
+        # Simulated epoch at start: real wall clock, so Uniqueids look like Asterisk's.
+        self._epoch0 = time.time()
+        self.started = int(self._epoch0)
+        # Live channels by Uniqueid, in creation order (CoreShowChannels/Status list them so).
+        self.channels: dict[str, Channel] = {}
+        self.queues: dict[str, QueueState] = {}
+        for q in config.queues:
+            qs = QueueState(q.name, q.strategy, q.ring_timeout, q.retry, q.max_wait,
+                            q.service_level)
+            for m in q.members:
+                qs.members.append(Member(m.name, m.interface, login_time=self.started))
+            self.queues[q.name] = qs
+        # Device → number of agent legs ringing or talking on it (ringinuse=no: busy if > 0).
+        self.busy: dict[str, int] = {}
+        self.sinks: set[Sink] = set()
+        self._members_changed = asyncio.Event()
+        # Background call flows; cancelled by the simulator's stop().
+        self.tasks: set[asyncio.Task[object]] = set()
+
+    def spawn(self, coro: Coroutine[object, object, object]) -> asyncio.Task[object]:
+        """Run a call flow in the background; its failure is logged, never silent."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[object]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("simulated call flow failed", exc_info=task.exception())
+
+    # -- time -------------------------------------------------------------------------------
+    def now(self) -> float:
+        """Simulated epoch seconds: runs 1/time_scale times faster than the wall clock."""
+        return self._epoch0 + (time.monotonic() - self._loop_t0) / self.config.time_scale
+
+    async def sleep(self, sim_seconds: float) -> None:
+        """Sleep ``sim_seconds`` of simulated time. Cancellable like asyncio.sleep."""
+        if sim_seconds > 0:
+            await asyncio.sleep(sim_seconds * self.config.time_scale)
+
+    # -- channels ---------------------------------------------------------------------------
+    def new_channel(self, name: str, tech: str, linkedid: str | None = None) -> Channel:
+        now = self.now()
+        uid = self.ids.uniqueid(now)
+        ch = Channel(name, uid, linkedid or uid, now, tech)
+        self.channels[uid] = ch
+        return ch
+
+    def drop(self, *chans: Channel | None) -> None:
+        for ch in chans:
+            if ch is not None:
+                self.channels.pop(ch.uniqueid, None)
+
+    # -- members ----------------------------------------------------------------------------
+    def is_busy(self, interface: str) -> bool:
+        return self.busy.get(device_of(interface), 0) > 0
+
+    def set_busy(self, interface: str, delta: int) -> None:
+        dev = device_of(interface)
+        n = self.busy.get(dev, 0) + delta
+        if n > 0:
+            self.busy[dev] = n
+        else:
+            self.busy.pop(dev, None)
+        if delta < 0:
+            self.members_changed()
+
+    def members_changed(self) -> None:
+        """Wake callers waiting for a free member (pause, unpause, add, hangup)."""
+        self._members_changed.set()
+        self._members_changed = asyncio.Event()
+
+    async def wait_members_changed(self, sim_timeout: float) -> None:
+        """Return when member availability may have changed, or after ``sim_timeout``."""
+        ev = self._members_changed
+        try:
+            await asyncio.wait_for(ev.wait(), max(sim_timeout, 0) * self.config.time_scale)
+        except TimeoutError:
+            pass
+
+    def queues_of(self, interface: str) -> list[tuple[QueueState, Member]]:
+        out = []
+        for q in self.queues.values():
+            m = q.member(interface)
+            if m is not None:
+                out.append((q, m))
+        return out
+
+    # -- fan-out ----------------------------------------------------------------------------
+    def emit(self, events: Iterable[Event]) -> None:
+        """Encode ``events`` and write them, as one batch, to every logged-in client.
+
+        Dialplan-class events are dropped unless ``full_events``. Never blocks: a client whose
+        buffer overflows is dropped by its session (see ``server.Session.send``).
+        """
+        full = self.config.full_events
+        parts = []
+        sent: list[Event] = []
+        hook = self.on_sent
+        for ev in events:
+            name, priv, fields = ev
+            if priv == DIALPLAN and not full:
+                continue
+            parts.append(encode_message([("Event", name), ("Privilege", priv), *fields]))
+            if hook is not None:
+                sent.append(ev)
+        if not parts:
+            return
+        data = b"".join(parts)
+        for sink in list(self.sinks):
+            sink.send(data)
+        if hook is not None:
+            t = time.monotonic_ns()
+            for name, _priv, fields in sent:
+                try:
+                    hook(name, dict(fields), t)
+                except Exception:  # a test hook must never break the call flow
+                    log.exception("on_sent hook failed for %s", name)

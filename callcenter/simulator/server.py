@@ -1,0 +1,270 @@
+"""The TCP side: one :class:`Session` per client, and :class:`AmiSimulator`, the public API.
+
+Sessions are asyncio Protocols: a write never waits for the client. A client whose transport
+buffer exceeds ``max_client_buffer`` is dropped, as Asterisk drops a manager session that does
+not drain within ``writetimeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from callcenter.ami.codec import FrameDecoder, Malformed, Message, encode_message
+
+from . import frames as F
+from .actions import HANDLERS, error
+from .config import SimulatorConfig
+from .engine import Engine, OnSent, log
+from .frames import Fields
+from .scenarios import CallPlan, arrive_iax, arrive_local, queue_call
+from .traffic import TrafficProfile, mask_phone, run_traffic
+
+BANNER = b"Asterisk Call Manager/11.0.0\r\n"
+# Header names as handlers spell them; AMI header names are case-insensitive.
+_CANONICAL = {k.lower(): k for k in (
+    "Action", "ActionID", "Username", "Secret", "Channel", "Context", "Exten", "Priority",
+    "Application", "Data", "Async", "Timeout", "CallerID", "Variable", "Queue", "Interface",
+    "MemberName", "Penalty", "Paused", "Reason", "StateInterface",
+)}
+
+
+def canonical(msg: Message) -> Message:
+    return {_CANONICAL.get(k.lower(), k): v for k, v in msg.items()}
+
+
+class Session(asyncio.Protocol):
+    """One manager connection: login, actions, and (once logged in) the event stream."""
+
+    def __init__(self, sim: AmiSimulator) -> None:
+        self._sim = sim
+        self._eng = sim.engine
+        self._decoder = FrameDecoder(expect_banner=False)
+        self.transport: asyncio.Transport | None = None
+        self.logged_in = False
+        # Set while a failed login waits out its delay: nothing more is answered.
+        self._closing = False
+
+    # -- asyncio.Protocol -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self._sim.sessions.add(self)
+        transport.write(BANNER)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._sim.sessions.discard(self)
+        self._eng.sinks.discard(self)
+        self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        for msg in self._decoder.feed(data):
+            if self._closing or self.transport is None:
+                return
+            if isinstance(msg, Malformed):
+                log.warning("malformed action from client: %s (%d bytes)", msg.reason, msg.size)
+                continue
+            self._handle(canonical(msg))
+
+    # -- output -----------------------------------------------------------------------------
+    def send(self, data: bytes) -> None:
+        t = self.transport
+        if t is None or t.is_closing():
+            return
+        t.write(data)
+        if t.get_write_buffer_size() > self._eng.config.max_client_buffer:
+            log.warning("client does not read its events; dropping it")
+            self._eng.sinks.discard(self)
+            t.abort()
+
+    def reply(self, fields: Fields, events: list[Fields] | None = None) -> None:
+        data = encode_message(fields)
+        if events:
+            data += b"".join(encode_message(e) for e in events)
+        self.send(data)
+
+    def close(self) -> None:
+        self._eng.sinks.discard(self)
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        self._eng.sinks.discard(self)
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- actions ----------------------------------------------------------------------------
+    def _handle(self, msg: Message) -> None:
+        action = msg.get("Action", "")
+        key = action.lower()
+        if key == "login":
+            self._login(msg)
+        elif key == "logoff":
+            self.reply([("Response", "Goodbye"), *_aid(msg),
+                        ("Message", "Thanks for all the fish.")])
+            self.close()
+        elif not self.logged_in:
+            self.reply(error(msg, "Permission denied"))
+        elif key in HANDLERS:
+            HANDLERS[key](self._eng, self, msg)
+        else:
+            self.reply(error(msg, f"Invalid/unknown command: {action}. "
+                                  "Use Action: ListCommands to show available commands."))
+
+    def _login(self, msg: Message) -> None:
+        cfg = self._eng.config
+        if msg.get("Username") == cfg.username and msg.get("Secret") == cfg.secret:
+            self.logged_in = True
+            log.info("manager user %s logged in", cfg.username)
+            self.reply([("Response", "Success"), *_aid(msg),
+                        ("Message", "Authentication accepted")])
+            uptime = int(self._eng.now()) - self._eng.started
+            name, priv, fields = F.fully_booted(uptime + 100, uptime + 65)
+            self.send(encode_message([("Event", name), ("Privilege", priv), *fields]))
+            self._eng.sinks.add(self)
+            return
+        log.warning("manager login failed for user %r", msg.get("Username", ""))
+        self._closing = True
+
+        async def refuse() -> None:
+            # Asterisk waits before refusing, to slow down password guessing.
+            await asyncio.sleep(cfg.failed_login_delay)
+            self.reply([("Response", "Error"), *_aid(msg), ("Message", "Authentication failed")])
+            self.close()
+
+        self._eng.spawn(refuse())
+
+
+def _aid(msg: Message) -> Fields:
+    return [("ActionID", msg["ActionID"])] if "ActionID" in msg else []
+
+
+class AmiSimulator:
+    """A simulated Asterisk 22 manager interface with queues, agents and a trunk.
+
+    Usage::
+
+        sim = AmiSimulator(SimulatorConfig(port=0, time_scale=0.01))
+        port = await sim.start()
+        linkedid = await sim.place_call(caller="13800138000", caller_name="Zhang San")
+        await sim.wait_call(linkedid)
+        await sim.aclose()
+    """
+
+    def __init__(self, config: SimulatorConfig | None = None, *,
+                 on_sent: OnSent | None = None) -> None:
+        self.config = config or SimulatorConfig()
+        self.engine = Engine(self.config, on_sent)
+        # Every open connection, logged in or not (drop_clients() closes them all).
+        self.sessions: set[Session] = set()
+        self._server: asyncio.Server | None = None
+        self._calls: dict[str, asyncio.Task[object]] = {}
+        self.port: int | None = None
+
+    async def start(self) -> int:
+        """Listen on ``config.host``/``config.port`` (0 = any free port); returns the port.
+        Raises OSError if the address is taken."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: Session(self), self.config.host,
+                                                self.config.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("AMI simulator listening on %s:%d (style %s, full events %s)",
+                 self.config.host, self.port, self.config.style, self.config.full_events)
+        return self.port
+
+    @property
+    def clients(self) -> int:
+        """Logged-in clients."""
+        return len(self.engine.sinks)
+
+    async def place_call(
+        self,
+        caller: str | None = "13800138000",
+        caller_name: str = "",
+        did: str | None = None,
+        queue: str = "aftersales",
+        answer_after: float = 2.0,
+        talk: float = 6.0,
+        abandon_after: float | None = None,
+        no_answer_members: Sequence[str] = (),
+        hangup_by: str = "agent",
+    ) -> str:
+        """Start one inbound call into ``queue`` and return its Linkedid at once (the call's
+        channels exist and their first events are written before this returns).
+
+        ``caller=None`` is an anonymous caller (``<unknown>``). Durations are simulated
+        seconds. Members named in ``no_answer_members`` ring until AgentRingNoAnswer; with
+        ``abandon_after`` the caller hangs up after that long in the queue. Raises KeyError for
+        an unknown queue. Follow the call with :meth:`wait_call`.
+        """
+        eng = self.engine
+        q = eng.queues[queue]
+        did = did or self.config.hotline
+        if self.config.style == "iax2":
+            qc = arrive_iax(eng, caller, caller_name, did)
+            priority = 2
+        else:
+            qc = arrive_local(eng, caller, caller_name, did)
+            priority = 4
+        plan = CallPlan(answer_after, talk, abandon_after, frozenset(no_answer_members),
+                        hangup_by)
+        log.info("inbound call from %s to queue %s", mask_phone(caller or ""), queue)
+
+        async def flow() -> str:
+            await eng.sleep(0.5)  # the hotline dialplan's Answer()/Set() before Queue()
+            return await queue_call(eng, qc, q, plan, priority)
+
+        linkedid = qc.chan.linkedid
+        task = eng.spawn(flow())
+        self._calls[linkedid] = task
+        task.add_done_callback(lambda _t: self._calls.pop(linkedid, None))
+        return linkedid
+
+    async def wait_call(self, linkedid: str) -> str | None:
+        """Wait for the call's flow to end; returns "completed", "abandoned", "timeout", or
+        None if the call is unknown or already over. Wrap in ``asyncio.timeout`` to bound it."""
+        task = self._calls.get(linkedid)
+        if task is None:
+            return None
+        result = await asyncio.shield(task)
+        return str(result)
+
+    async def run_traffic(self, rate: float, duration: float | None = None,
+                          callers: Sequence[str] = (), **profile: object) -> int:
+        """Place calls at ``rate`` calls per wall-clock second for ``duration`` wall seconds
+        (None: until cancelled). ``profile`` keys are :class:`TrafficProfile` fields
+        (``unknown_ratio``, ``anonymous_ratio``, ``abandon_ratio``, ``queue``, ``seed``…).
+        Returns the number of calls placed. Cancelling stops placing calls; calls in progress
+        go on."""
+        prof = TrafficProfile(**profile)  # type: ignore[arg-type]
+        return await run_traffic(self, rate, duration, callers, prof)
+
+    async def drop_clients(self) -> None:
+        """Abort every client connection at once (no Goodbye), like a crashed Asterisk."""
+        for s in list(self.sessions):
+            s.abort()
+        await asyncio.sleep(0)
+
+    def stop(self) -> None:
+        """Stop listening, abort clients, cancel every call flow. Idempotent."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for s in list(self.sessions):
+            s.abort()
+        for t in list(self.engine.tasks):
+            t.cancel()
+
+    async def aclose(self) -> None:
+        """:meth:`stop`, then wait for the cancelled tasks to finish."""
+        tasks = list(self.engine.tasks)
+        self.stop()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def __aenter__(self) -> AmiSimulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
