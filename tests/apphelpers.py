@@ -1,0 +1,83 @@
+"""Running the real application in tests: settings, agents, logged-in websockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from callcenter.appkeys import AUTH, SESSIONMAKER
+from callcenter.app import init_app
+from callcenter.settings import Settings
+
+ORIGIN = "http://agent-desk.test"
+PASSWORD = "pass-word-1"
+
+
+def settings_for(db_url: str, ami_port: int, *, redis_url: str | None = None, **extra) -> Settings:
+    return Settings().with_(
+        database_url=db_url, redis_url=redis_url, ami_host="127.0.0.1", ami_port=ami_port,
+        allowed_origins=(ORIGIN,), ami_ping_interval=0.5, ami_ping_timeout=1.0,
+        ami_reconnect_min=0.05, ami_reconnect_max=0.3, **extra)
+
+
+async def start(aiohttp_client, settings: Settings):  # type: ignore[no-untyped-def]
+    """The app under aiohttp's test server (cleanup_ctx runs: DB, bus, AMI …)."""
+    return await aiohttp_client(init_app(settings))
+
+
+async def add_agents(client, *extensions: str) -> None:  # type: ignore[no-untyped-def]
+    app = client.server.app
+    for ext in extensions:
+        await app[AUTH].add_user(f"agent{ext}", role="agent", password=PASSWORD, extension=ext)
+    from callcenter.appkeys import AGENTS
+
+    await app[AGENTS].refresh()
+
+
+@dataclass
+class AgentSocket:
+    ext: str
+    ws: aiohttp.ClientWebSocketResponse
+    session: aiohttp.ClientSession
+    messages: list[dict] = field(default_factory=list)
+    reader: asyncio.Task | None = None
+
+    def types(self, call_id: str | None = None) -> list[str]:
+        return [m["type"] for m in self.messages
+                if m["type"].startswith("call.") and (call_id is None or m["call"]["id"] == call_id)]
+
+    async def close(self) -> None:
+        await self.ws.close()
+        if self.reader is not None:
+            await self.reader
+        await self.session.close()
+
+
+async def login(client, ext: str) -> aiohttp.ClientSession:  # type: ignore[no-untyped-def]
+    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    r = await session.post(client.make_url("/api/session"), json={"username": f"agent{ext}", "password": PASSWORD})
+    assert r.status == 200, await r.text()
+    return session
+
+
+async def connect(client, ext: str, last_seq: int | None = None,  # type: ignore[no-untyped-def]
+                  session: aiohttp.ClientSession | None = None) -> AgentSocket:
+    session = session or await login(client, ext)
+    url = client.make_url("/ws" + (f"?last_seq={last_seq}" if last_seq is not None else ""))
+    ws = await session.ws_connect(url, headers={"Origin": ORIGIN})
+    sock = AgentSocket(ext, ws, session)
+
+    async def read() -> None:
+        async for msg in ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                sock.messages.append(json.loads(msg.data))
+
+    sock.reader = asyncio.create_task(read())
+    return sock
+
+
+def sessionmaker_of(client):  # type: ignore[no-untyped-def]
+    return client.server.app[SESSIONMAKER]
