@@ -1,0 +1,322 @@
+"""The caller context: what the agent sees about a caller before picking up (the screen-pop).
+
+Runs on every inbound call between QueueCallerJoin and AgentCalled, so it must be fast at a
+million customers: a fixed, small number of queries, each an indexed lookup bounded by a LIMIT
+or a time window, never a scan and never one query per row:
+
+=====================  ====================================================================
+query                  index used
+=====================  ====================================================================
+customer by number     customer_phones(number) → customers primary key
+phones                 customer_phones(customer_id)
+first address          addresses(customer_id)
+appliances (≤ 50)      appliances(customer_id)
+open orders (≤ 20)     work_orders(customer_id, created_at)
+last 5 orders          work_orders(customer_id, created_at)
+repair orders          work_orders(customer_id, created_at), created_at ≥ now − 2×window
+calls (≤ 10, 30 days)  calls(customer_id) — or calls(caller_number, started_at) when unknown
+=====================  ====================================================================
+
+That is 8 queries for a known caller, 2 for an unknown number, none for an anonymous one.
+
+Times: the database holds UTC; naive values read back from SQLite are taken as UTC; the JSON
+gives ISO-8601 with the offset (``+00:00``). ``today`` for the warranty is the date of ``now``
+in the centre's zone (``settings.tz``, Asia/Shanghai by default).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callcenter.customers.phones import PhoneNumber, normalise
+from callcenter.customers.warranty import Warranty, warranty_status
+from callcenter.db.models import Address, Appliance, Call, Customer, CustomerPhone, WorkOrder
+from callcenter.privacy import full_address, mask_address, mask_name, mask_numbers_in_text, mask_phone
+from callcenter.settings import Settings
+
+# Statuses after which an order needs nothing more from the centre.
+CLOSED_STATUSES = ("已完成", "已回访", "已取消")
+# Service types that are a repair of the appliance (install and return/exchange are not).
+REPAIR_TYPES = ("上门维修", "远程支持")
+CANCELLED = "已取消"
+RECENT_ORDERS = 5
+MAX_OPEN_ORDERS = 20
+MAX_APPLIANCES = 50
+RECENT_CALLS = 10
+CALLS_LOOKBACK = dt.timedelta(days=30)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """Aware UTC; SQLite gives naive datetimes, which we stored as UTC."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else _utc(value).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerView:
+    id: int
+    name: str
+    level: str
+    remarks: str
+    phones: tuple[PhoneNumber, ...]
+    # (province, city, district, detail) of the first address, None when there is none.
+    address: tuple[str, str, str, str] | None
+
+    def to_json(self, masked: bool = True) -> dict[str, Any]:
+        if self.address is None:
+            address = None
+        else:
+            address = (mask_address if masked else full_address)(*self.address) or None
+        return {
+            "id": self.id,
+            "name": mask_name(self.name) if masked else self.name,
+            "level": self.level,
+            "phones": [mask_phone(p.number) if masked else p.number for p in self.phones],
+            "address": address,
+            "remarks": mask_numbers_in_text(self.remarks) if masked else self.remarks,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ApplianceView:
+    id: int
+    category: str
+    brand: str
+    model: str
+    serial: str
+    purchase_date: dt.date | None
+    warranty_months: int
+    warranty: Warranty
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "category": self.category, "brand": self.brand,
+                "model": self.model, "serial": self.serial,
+                "purchase_date": self.purchase_date.isoformat() if self.purchase_date else None,
+                "warranty_months": self.warranty_months, "warranty": self.warranty.to_json()}
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    number: str
+    status: str
+    urgency: str
+    service_type: str
+    problem: str
+    created_at: dt.datetime
+    appliance_id: int | None
+
+    def to_json(self, masked: bool = True) -> dict[str, Any]:
+        return {"number": self.number, "status": self.status, "urgency": self.urgency,
+                "service_type": self.service_type,
+                "problem": mask_numbers_in_text(self.problem) if masked else self.problem,
+                "created_at": _iso(self.created_at), "appliance_id": self.appliance_id}
+
+
+@dataclass(frozen=True, slots=True)
+class CallView:
+    linkedid: str
+    started_at: dt.datetime
+    outcome: str | None
+    queue: str
+    agent_member: str
+    talk_s: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.linkedid, "started_at": _iso(self.started_at), "outcome": self.outcome,
+                "queue": self.queue, "agent_member": self.agent_member, "talk_s": self.talk_s}
+
+
+@dataclass(frozen=True, slots=True)
+class CallerContext:
+    """Everything the screen-pop shows; ``to_json(masked=True)`` is what goes to the agent."""
+
+    customer_id: int | None
+    customer: CustomerView | None
+    anonymous: bool
+    new_caller: bool
+    caller: PhoneNumber | None
+    appliances: tuple[ApplianceView, ...] = ()
+    open_orders: tuple[OrderView, ...] = ()
+    recent_orders: tuple[OrderView, ...] = ()
+    recent_calls: tuple[CallView, ...] = ()
+    calls_30d: int = 0
+    repeat_caller: bool = False
+    repeat_repair: bool = False
+    repeat_repair_appliance_ids: tuple[int, ...] = ()
+
+    def to_json(self, masked: bool = True) -> dict[str, Any]:
+        caller = None
+        if self.caller is not None:
+            caller = mask_phone(self.caller.number) if masked else self.caller.number
+        return {
+            "customer": None if self.customer is None else self.customer.to_json(masked),
+            "history": {
+                "anonymous": self.anonymous,
+                "new_caller": self.new_caller,
+                "caller": caller,
+                "caller_kind": None if self.caller is None else self.caller.kind,
+                "appliances": [a.to_json() for a in self.appliances],
+                "open_orders": [o.to_json(masked) for o in self.open_orders],
+                "recent_orders": [o.to_json(masked) for o in self.recent_orders],
+                "recent_calls": [c.to_json() for c in self.recent_calls],
+                "calls_30d": self.calls_30d,
+                "repeat_caller": self.repeat_caller,
+                "repeat_repair": self.repeat_repair,
+                "repeat_repair_appliance_ids": list(self.repeat_repair_appliance_ids),
+            },
+        }
+
+
+async def build_caller_context(session: AsyncSession, raw_number: str, *, now: dt.datetime,
+                               settings: Settings,
+                               exclude_linkedid: str | None = None) -> CallerContext:
+    """The context for an inbound call from ``raw_number`` (CallerIDNum as Asterisk gave it).
+
+    ``now`` (timezone-aware) is the moment of the call; ``exclude_linkedid`` is the current
+    call, which is not a "previous" call. Anonymous numbers give ``anonymous`` and no history;
+    an unknown number gives ``new_caller`` with the calls made from that number. Read-only;
+    cancellation just abandons the queries.
+    """
+    caller = normalise(raw_number, settings.local_area_code)
+    if caller is None:
+        return CallerContext(customer_id=None, customer=None, anonymous=True, new_caller=False,
+                             caller=None)
+    row = (await session.execute(_customer_by_number(caller.number))).first()
+    if row is None:
+        calls, calls_30d, repeat = await _calls(
+            session, Call.caller_number == caller.number, now, settings, exclude_linkedid)
+        return CallerContext(customer_id=None, customer=None, anonymous=False, new_caller=True,
+                             caller=caller, recent_calls=calls, calls_30d=calls_30d,
+                             repeat_caller=repeat)
+    return await _known(session, row, caller, now, settings, exclude_linkedid)
+
+
+async def build_customer_context(session: AsyncSession, customer_id: int, *, now: dt.datetime,
+                                 settings: Settings,
+                                 exclude_linkedid: str | None = None) -> CallerContext:
+    """The same context for a customer picked by id (no caller); ``customer_id`` None if absent."""
+    row = (await session.execute(_customer_by_id(customer_id))).first()
+    if row is None:
+        return CallerContext(customer_id=None, customer=None, anonymous=False, new_caller=False,
+                             caller=None)
+    return await _known(session, row, None, now, settings, exclude_linkedid)
+
+
+def _customer_columns() -> Select[Any]:
+    return select(Customer.id, Customer.name, Customer.level, Customer.remarks)
+
+
+def _customer_by_number(number: str) -> Select[Any]:
+    # Lowest id wins should two customers share a number (only possible without a unique index).
+    return (_customer_columns().join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
+            .where(CustomerPhone.number == number).order_by(CustomerPhone.customer_id).limit(1))
+
+
+def _customer_by_id(customer_id: int) -> Select[Any]:
+    return _customer_columns().where(Customer.id == customer_id)
+
+
+_ORDER_COLUMNS = (WorkOrder.number, WorkOrder.status, WorkOrder.urgency, WorkOrder.service_type,
+                  WorkOrder.problem, WorkOrder.created_at, WorkOrder.appliance_id)
+
+
+def _orders(rows: Any) -> tuple[OrderView, ...]:
+    return tuple(OrderView(r.number, r.status, r.urgency, r.service_type, r.problem,
+                           _utc(r.created_at), r.appliance_id) for r in rows)
+
+
+async def _known(session: AsyncSession, row: Any, caller: PhoneNumber | None, now: dt.datetime,
+                 settings: Settings, exclude_linkedid: str | None) -> CallerContext:
+    cid = row.id
+    now_utc = _utc(now)
+    today = _utc(now).astimezone(settings.tz).date()
+    phones = tuple(PhoneNumber(p.number, p.kind) for p in await session.execute(
+        select(CustomerPhone.number, CustomerPhone.kind)
+        .where(CustomerPhone.customer_id == cid).order_by(CustomerPhone.id)))
+    addr = (await session.execute(
+        select(Address.province, Address.city, Address.district, Address.detail)
+        .where(Address.customer_id == cid).order_by(Address.id).limit(1))).first()
+    appliances = tuple(
+        ApplianceView(a.id, a.category, a.brand, a.model, a.serial, a.purchase_date,
+                      a.warranty_months, warranty_status(a.purchase_date, a.warranty_months, today))
+        for a in await session.execute(
+            select(Appliance.id, Appliance.category, Appliance.brand, Appliance.model,
+                   Appliance.serial, Appliance.purchase_date, Appliance.warranty_months)
+            .where(Appliance.customer_id == cid).order_by(Appliance.id).limit(MAX_APPLIANCES)))
+    newest_first = (WorkOrder.created_at.desc(), WorkOrder.id.desc())
+    open_orders = _orders(await session.execute(
+        select(*_ORDER_COLUMNS).where(WorkOrder.customer_id == cid,
+                                      WorkOrder.status.not_in(CLOSED_STATUSES))
+        .order_by(*newest_first).limit(MAX_OPEN_ORDERS)))
+    recent_orders = _orders(await session.execute(
+        select(*_ORDER_COLUMNS).where(WorkOrder.customer_id == cid)
+        .order_by(*newest_first).limit(RECENT_ORDERS)))
+    window = dt.timedelta(days=settings.repeat_repair_days)
+    repairs = (await session.execute(
+        select(WorkOrder.appliance_id, WorkOrder.created_at)
+        .where(WorkOrder.customer_id == cid, WorkOrder.created_at >= now_utc - 2 * window,
+               WorkOrder.service_type.in_(REPAIR_TYPES), WorkOrder.status != CANCELLED,
+               WorkOrder.appliance_id.is_not(None)))).all()
+    repeated = repeat_repairs([(r.appliance_id, _utc(r.created_at)) for r in repairs],
+                              now=now_utc, window=window)
+    calls, calls_30d, repeat = await _calls(session, Call.customer_id == cid, now, settings,
+                                            exclude_linkedid)
+    return CallerContext(
+        customer_id=cid,
+        customer=CustomerView(cid, row.name, row.level, row.remarks, phones,
+                              None if addr is None else tuple(addr)),  # type: ignore[arg-type]
+        anonymous=False, new_caller=False, caller=caller, appliances=appliances,
+        open_orders=open_orders, recent_orders=recent_orders, recent_calls=calls,
+        calls_30d=calls_30d, repeat_caller=repeat, repeat_repair=bool(repeated),
+        repeat_repair_appliance_ids=repeated)
+
+
+async def _calls(session: AsyncSession, who: Any, now: dt.datetime, settings: Settings,
+                 exclude_linkedid: str | None) -> tuple[tuple[CallView, ...], int, bool]:
+    """Previous calls of the last 30 days (newest first, ≤ 10), their count, repeat-caller flag."""
+    now_utc = _utc(now)
+    since = now_utc - CALLS_LOOKBACK
+    conditions = [who, Call.started_at >= since, Call.started_at <= now_utc]
+    if exclude_linkedid:
+        conditions.append(Call.linkedid != exclude_linkedid)
+    # count(*) OVER () is computed before LIMIT: the 30-day total comes with the first 10 rows.
+    rows = (await session.execute(
+        select(Call.linkedid, Call.started_at, Call.outcome, Call.queue, Call.agent_member,
+               Call.talk_s, func.count().over().label("total"))
+        .where(*conditions).order_by(Call.started_at.desc()).limit(RECENT_CALLS))).all()
+    calls = tuple(CallView(r.linkedid, _utc(r.started_at), r.outcome, r.queue, r.agent_member,
+                           r.talk_s) for r in rows)
+    window = dt.timedelta(seconds=settings.repeat_caller_window)
+    if window <= CALLS_LOOKBACK:
+        repeat = bool(calls) and calls[0].started_at >= now_utc - window
+    else:  # a window longer than the 30 days fetched: ask once more
+        conditions[1] = Call.started_at >= now_utc - window
+        repeat = (await session.execute(select(Call.id).where(*conditions).limit(1))).first() is not None
+    return calls, (rows[0].total if rows else 0), repeat
+
+
+def repeat_repairs(orders: list[tuple[int, dt.datetime]], *, now: dt.datetime,
+                   window: dt.timedelta) -> tuple[int, ...]:
+    """Appliances with two repair orders created within ``window`` of each other, the later
+    of the two within ``window`` of ``now``. ``orders``: (appliance_id, created_at) pairs.
+    Pure; returns the appliance ids in ascending order.
+    """
+    by_appliance: dict[int, list[dt.datetime]] = defaultdict(list)
+    for appliance_id, created in orders:
+        by_appliance[appliance_id].append(created)
+    flagged = []
+    for appliance_id, times in by_appliance.items():
+        times.sort()
+        if any(later - earlier <= window and later >= now - window
+               for earlier, later in zip(times, times[1:])):
+            flagged.append(appliance_id)
+    return tuple(sorted(flagged))

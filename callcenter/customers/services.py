@@ -1,0 +1,103 @@
+"""CustomerService: register customers and find them by any spelling of their number."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from callcenter.auth.identity import CurrentUser
+from callcenter.customers import validation
+from callcenter.customers.history import CallerContext, build_caller_context, build_customer_context
+from callcenter.customers.phones import normalise
+from callcenter.db.models import Address, Appliance, Customer, CustomerPhone
+from callcenter.errors import Conflict
+from callcenter.privacy import mask_phone
+from callcenter.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class CustomerService:
+    """Owns writes to customers, phones, addresses and appliances; reads the caller context."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+
+    async def create(self, data: Mapping[str, object], actor: CurrentUser, *,
+                     now: dt.datetime | None = None) -> Customer:
+        """Validate ``data`` and store the customer with phones, address and appliances.
+
+        One transaction: either everything is stored or nothing. Raises ``ValidationFailed``
+        (422, naming the field) or ``Conflict`` (409) when a number already belongs to another
+        customer (the number is named masked). ``now`` (aware) stamps ``created_at`` and, as a
+        date in ``settings.tz``, bounds purchase dates; default: the current time. Cancelled
+        while waiting on the database: the transaction is rolled back, nothing is stored.
+        """
+        now = now or dt.datetime.now(dt.UTC)
+        parsed = validation.customer(data, local_area_code=self.settings.local_area_code,
+                                     today=now.astimezone(self.settings.tz).date())
+        numbers = [p.number for p in parsed.phones]
+        async with self.sessionmaker() as session, session.begin():
+            taken = (await session.execute(
+                select(CustomerPhone.number, CustomerPhone.customer_id)
+                .where(CustomerPhone.number.in_(numbers))
+                .order_by(CustomerPhone.customer_id))).first()
+            if taken is not None:
+                index = numbers.index(taken.number)
+                raise Conflict(
+                    f"phone {mask_phone(taken.number)} already belongs to customer {taken.customer_id}",
+                    field=f"phones[{index}]", phone=mask_phone(taken.number),
+                    customer_id=taken.customer_id)
+            customer = Customer(
+                name=parsed.name, level=parsed.level, remarks=parsed.remarks,
+                created_at=now.astimezone(dt.UTC),
+                phones=[CustomerPhone(number=p.number, raw=p.raw, kind=p.kind) for p in parsed.phones],
+                addresses=[Address(province=a.province, city=a.city, district=a.district,
+                                   detail=a.detail) for a in [parsed.address] if a is not None],
+                appliances=[Appliance(category=a.category, brand=a.brand, model=a.model,
+                                      serial=a.serial, purchase_date=a.purchase_date,
+                                      warranty_months=a.warranty_months)
+                            for a in parsed.appliances],
+            )
+            session.add(customer)
+            try:
+                await session.flush()
+            except IntegrityError as e:
+                # Another request stored one of these numbers between our check and our insert
+                # (only caught when customer_phones.number is unique; see the report).
+                raise Conflict("phone already belongs to another customer") from e
+        log.info("customer %s created by user %s (%d phones, %d appliances)",
+                 customer.id, actor.id, len(parsed.phones), len(parsed.appliances))
+        return customer
+
+    async def find_by_number(self, raw: str) -> int | None:
+        """The id of the customer owning ``raw`` (any spelling), or None (also for anonymous)."""
+        found = normalise(raw, self.settings.local_area_code)
+        if found is None:
+            return None
+        async with self.sessionmaker() as session:
+            return (await session.execute(
+                select(CustomerPhone.customer_id).where(CustomerPhone.number == found.number)
+                .order_by(CustomerPhone.customer_id).limit(1))).scalar()
+
+    async def caller_context(self, raw: str, *, now: dt.datetime | None = None,
+                             exclude_linkedid: str | None = None) -> CallerContext:
+        """The screen-pop content for an inbound ``raw`` CallerIDNum (see ``history``)."""
+        async with self.sessionmaker() as session:
+            return await build_caller_context(session, raw, now=now or dt.datetime.now(dt.UTC),
+                                              settings=self.settings,
+                                              exclude_linkedid=exclude_linkedid)
+
+    async def customer_context(self, customer_id: int, *,
+                               now: dt.datetime | None = None) -> CallerContext:
+        """The same content for a known customer id; ``customer_id`` None there if not found."""
+        async with self.sessionmaker() as session:
+            return await build_customer_context(session, customer_id,
+                                                now=now or dt.datetime.now(dt.UTC),
+                                                settings=self.settings)
