@@ -8,7 +8,7 @@ not drain within ``writetimeout``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 
 from callcenter.ami.codec import FrameDecoder, Malformed, Message, encode_message
 
@@ -245,22 +245,30 @@ class AmiSimulator:
             s.abort()
         await asyncio.sleep(0)
 
-    def stop(self) -> None:
-        """Stop listening, abort clients, cancel every call flow. Idempotent."""
+    def start_traffic(self, rate: float, duration: float | None = None,
+                      callers: Sequence[str] = (), **profile: object) -> asyncio.Task[object]:
+        """:meth:`run_traffic` in the background; :meth:`stop` cancels it."""
+        return self.engine.spawn(self.run_traffic(rate, duration, callers, **profile))
+
+    def stop(self) -> _Stopped:
+        """Stop listening, abort clients, cancel every call flow and generator. Idempotent.
+
+        Takes effect at once; the result may be awaited to wait until the cancelled tasks
+        have finished (``sim.stop()`` and ``await sim.stop()`` both work)."""
         if self._server is not None:
             self._server.close()
             self._server = None
+            log.info("AMI simulator stopped")
         for s in list(self.sessions):
             s.abort()
-        for t in list(self.engine.tasks):
+        tasks = list(self.engine.tasks)
+        for t in tasks:
             t.cancel()
+        return _Stopped(tasks)
 
     async def aclose(self) -> None:
-        """:meth:`stop`, then wait for the cancelled tasks to finish."""
-        tasks = list(self.engine.tasks)
-        self.stop()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        """``await stop()``."""
+        await self.stop()
 
     async def __aenter__(self) -> AmiSimulator:
         await self.start()
@@ -268,3 +276,16 @@ class AmiSimulator:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+class _Stopped:
+    """What :meth:`AmiSimulator.stop` returns: awaiting it waits for the cancelled tasks."""
+
+    __slots__ = ("_tasks",)
+
+    def __init__(self, tasks: list[asyncio.Task[object]]) -> None:
+        self._tasks = tasks
+
+    def __await__(self) -> Generator[object, None, None]:
+        if self._tasks:
+            yield from asyncio.gather(*self._tasks, return_exceptions=True).__await__()
