@@ -1,0 +1,60 @@
+// The login form: JSON to POST /api/session (same origin), then on to `next`.
+
+const form = document.getElementById("login-form");
+const errorBox = document.getElementById("login-error");
+const submit = form.querySelector("button[type=submit]");
+
+/** Only a path on this site: "//evil.example" or "https://…" would make the login page an open redirect. */
+function safeNext(raw) {
+  if (typeof raw !== "string" || !raw.startsWith("/") || raw.startsWith("//") || raw.startsWith("/\\")) {
+    return "/";
+  }
+  return raw;
+}
+
+function showError(text) {
+  errorBox.textContent = text;
+  errorBox.hidden = false;
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const username = form.username.value.trim();
+  const password = form.password.value;
+  if (!username || !password) {
+    showError(!username ? "请输入用户名" : "请输入密码");
+    (!username ? form.username : form.password).focus();
+    return;
+  }
+  errorBox.hidden = true;
+  submit.disabled = true;
+  submit.textContent = "登录中…";
+  try {
+    const resp = await fetch("/api/session", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      credentials: "same-origin",
+      body: JSON.stringify({ username, password }),
+    });
+    if (resp.ok) {
+      window.location.assign(safeNext(form.dataset.next));
+      return;
+    }
+    if (resp.status === 401) {
+      showError("用户名或密码错误");
+      form.password.value = "";
+      form.password.focus();
+    } else if (resp.status === 422) {
+      showError("请填写用户名和密码");
+    } else if (resp.status === 429) {
+      showError("尝试次数过多，请稍后再试");
+    } else {
+      showError(`登录失败（服务器错误 ${resp.status}），请稍后再试`);
+    }
+  } catch (err) {
+    showError("无法连接服务器，请检查网络");
+  } finally {
+    submit.disabled = false;
+    submit.textContent = "登录";
+  }
+});
