@@ -260,10 +260,13 @@ export class PopCard {
       out.push(section(`未完成工单 (${hi.open_orders.length})`, "pop-open-orders",
         table(["工单号", "状态", "紧急程度", "服务类型", "产品", "问题", "创建"],
           orderRows(hi.open_orders, "open-order-row", hi.appliances), "没有未完成工单")));
-      if (hi.recent_orders?.length) {
-        out.push(section(`近期工单 (${hi.recent_orders.length})`, "pop-recent-orders",
+      // Recent orders include the open ones: list only those not shown just above.
+      const open = new Set(hi.open_orders.map((o) => o.number));
+      const recent = (hi.recent_orders || []).filter((o) => !open.has(o.number));
+      if (recent.length) {
+        out.push(section(`近期工单 (${recent.length})`, "pop-recent-orders",
           table(["工单号", "状态", "紧急程度", "服务类型", "产品", "问题", "创建"],
-            orderRows(hi.recent_orders, "recent-order-row", hi.appliances), "")));
+            orderRows(recent, "recent-order-row", hi.appliances), "")));
       }
     }
     if (hi.recent_calls?.length) {
