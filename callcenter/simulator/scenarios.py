@@ -141,16 +141,17 @@ def _leave(q: QueueState, entry: Entry, ev: list[Event]) -> None:
                              ("Count", str(len(q.entries)))))
 
 
-def pick_member(eng: Engine, q: QueueState) -> Member | None:
-    """Round-robin (rrmemory) over members neither paused nor busy; ``linear`` starts at the
-    first member every time."""
+def pick_member(eng: Engine, q: QueueState, entry: Entry) -> Member | None:
+    """Round-robin (rrmemory: the queue remembers who rang last) over members neither paused
+    nor busy; ``linear`` goes down the member list in order for each caller."""
     n = len(q.members)
-    start = 0 if q.strategy == "linear" else q.rr_last + 1
+    linear = q.strategy == "linear"
+    start = (entry.last_tried if linear else q.rr_last) + 1
     for i in range(n):
         idx = (start + i) % n
         m = q.members[idx]
         if not m.paused and not eng.is_busy(m.interface):
-            q.rr_last = idx
+            q.rr_last = entry.last_tried = idx
             return m
     return None
 
@@ -395,7 +396,7 @@ async def queue_call(eng: Engine, caller: QueueCaller, q: QueueState, plan: Call
         remaining = end - eng.now()
         if remaining <= 0:
             break
-        m = pick_member(eng, q)
+        m = pick_member(eng, q, entry)
         if m is None:
             await eng.wait_members_changed(min(remaining, q.retry))
             continue

@@ -59,6 +59,8 @@ class Entry:
     channel: Channel
     joined: float  # simulated epoch seconds
     original_position: int
+    # Index of the member this caller rang last (``linear`` goes on from there).
+    last_tried: int = -1
 
 
 @dataclass(slots=True, eq=False)
