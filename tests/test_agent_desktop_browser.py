@@ -20,8 +20,10 @@ from aiohttp import web
 from playwright.async_api import Page, expect
 
 from callcenter.app import init_app
-from callcenter.appkeys import AGENTS, AUTH, CONNECTOR, SESSIONMAKER
+from callcenter.appkeys import AGENTS, AUTH, CONNECTOR, HUB, SESSIONMAKER, SETTINGS
+from callcenter.customers.keys import CUSTOMER_SERVICE
 from callcenter.customers.phones import normalise
+from callcenter.customers.services import CustomerService
 from callcenter.db.models import Address, Appliance, Customer, CustomerPhone, WorkOrder
 from callcenter.settings import Settings
 from callcenter.simulator.config import MemberConfig, QueueConfig, SimulatorConfig
@@ -88,6 +90,14 @@ async def _add_customer(app: web.Application, now: dt.datetime) -> None:
                         problem="冰箱底部漏水，厨房地面积水", created_at=now - dt.timedelta(hours=3)))
 
 
+async def _customer_service_ctx(app: web.Application) -> AsyncIterator[None]:
+    """POST /api/customers needs app[CUSTOMER_SERVICE]; init_app does not set it yet (see
+    customers/keys.py). Runs after the factory's contexts, so it steps aside once it does."""
+    if CUSTOMER_SERVICE not in app:
+        app[CUSTOMER_SERVICE] = CustomerService(app[SESSIONMAKER], app[SETTINGS])
+    yield
+
+
 @pytest.fixture
 async def desk(sqlite_url) -> AsyncIterator[Desk]:
     member = MemberConfig("8001", "Local/8001@agents/n")
@@ -103,6 +113,7 @@ async def desk(sqlite_url) -> AsyncIterator[Desk]:
         ami_ping_interval=1.0, ami_ping_timeout=2.0, ami_reconnect_min=0.05, ami_reconnect_max=0.5,
     )
     app = init_app(settings)
+    app.cleanup_ctx.append(_customer_service_ctx)
     runner = web.AppRunner(app)
     await runner.setup()
     try:
@@ -220,3 +231,81 @@ async def test_anonymous_caller_shows_anonymous(desk: Desk, desk_page: Page) -> 
     row = page.locator(f'[data-testid="call-row"][data-call-id="{linkedid}"]')
     await expect(row.get_by_test_id("call-caller")).to_have_text("匿名")
     await _assert_no_full_number(page)
+
+
+async def test_new_caller_is_registered_from_the_pop(desk: Desk, desk_page: Page) -> None:
+    page = desk_page
+    await _open_desk(page, desk)
+    linkedid = await desk.sim.place_call(caller="13900139001", answer_after=2.0, talk=2.0)
+
+    card = page.locator(f'[data-testid="pop-card"][data-call-id="{linkedid}"]')
+    await expect(card.get_by_test_id("pop-caller")).to_have_text("139****9001")
+    await expect(card.get_by_test_id("badge-new-caller")).to_have_text("新客户")
+    await card.get_by_test_id("new-customer-btn").click()
+    dialog = page.get_by_test_id("new-customer-dialog")
+    await expect(dialog).to_be_visible()
+
+    await dialog.get_by_test_id("nc-name").fill("李四")
+    await dialog.get_by_test_id("nc-phone").fill("12345")
+    await dialog.get_by_test_id("nc-submit").click()
+    await expect(dialog.get_by_test_id("nc-phone-error")).not_to_be_empty()  # 422 from the server
+
+    await dialog.get_by_test_id("nc-phone").fill(CALLER)  # 张三's number
+    await dialog.get_by_test_id("nc-submit").click()
+    await expect(dialog.get_by_test_id("nc-phone-error")).to_contain_text("已属于其他客户")  # 409
+
+    await dialog.get_by_test_id("nc-phone").fill("139 0013 9001")
+    await page.locator("#nc-district").fill("福田区")
+    await dialog.get_by_test_id("nc-submit").click()
+    await expect(dialog).to_be_hidden()
+    await expect(card.get_by_test_id("pop-customer-name")).to_have_text("李*")
+    await expect(card.get_by_test_id("badge-new-caller")).to_have_count(0)
+    await _assert_no_full_number(page)
+
+
+async def test_missed_and_abandoned_calls_say_so(desk: Desk, desk_page: Page) -> None:
+    page = desk_page
+    await _open_desk(page, desk)
+
+    # Rings the whole ring timeout (15 s simulated) unanswered; the caller gives up just after,
+    # before the queue rings the agent again.
+    missed = await desk.sim.place_call(caller=CALLER, no_answer_members=("8001",), abandon_after=15.5)
+    card = page.locator(f'[data-testid="pop-card"][data-call-id="{missed}"]')
+    await expect(card.get_by_test_id("pop-customer-name")).to_have_text("张*")
+    await expect(card.get_by_test_id("pop-state")).to_have_attribute("data-state", "missed")
+    await expect(card.get_by_test_id("pop-state")).to_have_text("未接 · 未接听")
+    assert await desk.sim.wait_call(missed) in ("abandoned", None)
+
+    # The caller hangs up while the agent's phone rings.
+    abandoned = await desk.sim.place_call(caller=CALLER, answer_after=10.0, abandon_after=2.0)
+    card = page.locator(f'[data-testid="pop-card"][data-call-id="{abandoned}"]')
+    await expect(card.get_by_test_id("pop-state")).to_have_attribute("data-state", "abandoned")
+    await expect(card.get_by_test_id("pop-state")).to_have_text("客户已挂断")
+    # Newest first; the older card folds (its header still says who called) and can be dismissed.
+    await expect(page.get_by_test_id("pop-card").first).to_have_attribute("data-call-id", abandoned)
+    older = page.locator(f'[data-testid="pop-card"][data-call-id="{missed}"]')
+    await expect(older).to_have_class(re.compile(r"\bcollapsed\b"))
+    await older.get_by_test_id("pop-toggle").click()
+    await expect(older.get_by_test_id("appliance-row")).to_have_count(2)
+    await older.get_by_test_id("pop-dismiss").click()
+    await expect(older).to_have_count(0)
+
+
+async def test_reconnects_and_replays_what_it_missed(desk: Desk, desk_page: Page) -> None:
+    page = desk_page
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    await _open_desk(page, desk)
+    first = await desk.sim.place_call(caller=CALLER, answer_after=1.0, talk=1.0)
+    await expect(page.locator(f'[data-call-id="{first}"] [data-testid="pop-state"]')).to_have_attribute(
+        "data-state", "ended")
+
+    await desk.app[HUB].close_all()  # as on a server restart: every socket closed, GOING_AWAY
+    await expect(page.get_by_test_id("ws-state")).to_have_attribute("data-state", "reconnecting")
+    # Rings while the page is away (it waits 1 s before reconnecting): the pop is replayed.
+    second = await desk.sim.place_call(caller=CALLER, answer_after=6.0, talk=1.0)
+    card = page.locator(f'[data-testid="pop-card"][data-call-id="{second}"]')
+    await expect(card.get_by_test_id("pop-customer-name")).to_have_text("张*")
+    await expect(page.get_by_test_id("ws-state")).to_have_attribute("data-state", "open")
+    assert len(sockets) == 2 and "last_seq=" in sockets[1], sockets
+    await expect(card.get_by_test_id("pop-state")).to_have_attribute("data-state", "ended")

@@ -303,11 +303,9 @@ ncForm.addEventListener("submit", async (event) => {
       }),
     });
     if (ok) {
+      ncForm.reset(); // the full number must not linger in the page
       dialog.close();
-      if (ncCard) {
-        ncCard.createdCustomer = true;
-        ncCard.render();
-      }
+      if (ncCard && data) ncCard.customerCreated(data);
       toast("客户已创建", "ok");
       return;
     }

@@ -127,6 +127,18 @@ export class PopCard {
     this.render();
   }
 
+  /** The agent registered the caller from this card: show the new (masked) record. */
+  customerCreated(created) {
+    const { appliances, ...customer } = created;
+    this.customer = customer;
+    this.createdCustomer = true;
+    this.history = {
+      ...(this.history || {}), new_caller: false, appliances: appliances || [],
+      open_orders: this.history?.open_orders || [], recent_orders: this.history?.recent_orders || [],
+    };
+    this.render();
+  }
+
   setCollapsed(collapsed) {
     this.collapsed = collapsed;
     this.render();
@@ -212,9 +224,10 @@ export class PopCard {
     if (hi?.new_caller && !this.customer) list.push(h("span", { class: "badge badge-new", testid: "badge-new-caller" }, "新客户"));
     if (hi?.repeat_caller) {
       list.push(h("span", { class: "badge badge-warn", testid: "badge-repeat-caller" },
-        "重复来电", hi.calls_30d ? ` · 近30天 ${hi.calls_30d} 次` : ""));
+        "重复来电", hi.calls_30d ? ` · 30天内来电 ${hi.calls_30d} 次` : ""));
     }
     if (hi?.repeat_repair) list.push(h("span", { class: "badge badge-danger", testid: "badge-repeat-repair" }, "重复维修"));
+    if (this.createdCustomer) list.push(h("span", { class: "badge badge-new", testid: "badge-created" }, "本次来电新建"));
     if (this.lookupFailed) list.push(h("span", { class: "badge badge-muted", testid: "badge-lookup-failed" }, "客户资料暂不可用"));
     if (!list.length) return null;
     return h("div", { class: "badges" }, list);
@@ -233,10 +246,6 @@ export class PopCard {
           ? h("div", { class: "muted small" }, "登记电话 ", cu.phones.join("、"))
           : null,
         cu.remarks ? h("div", { class: "remarks", testid: "pop-remarks" }, "备注：", cu.remarks) : null);
-    }
-    if (this.createdCustomer) {
-      return h("div", { class: "customer customer-unknown" }, h("span", { class: "strong" }, "已新建客户档案"),
-        h("span", { class: "muted" }, "（下次来电将自动识别）"));
     }
     const anon = this.anonymous();
     const canCreate = anon || hi?.new_caller || (hi && !cu);
