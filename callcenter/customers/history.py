@@ -4,20 +4,20 @@ Runs on every inbound call between QueueCallerJoin and AgentCalled, so it must b
 million customers: a fixed, small number of queries, each an indexed lookup bounded by a LIMIT
 or a time window, never a scan and never one query per row:
 
-=====================  ====================================================================
-query                  index used
-=====================  ====================================================================
-customer by number     customer_phones(number) → customers primary key
-phones                 customer_phones(customer_id)
-first address          addresses(customer_id)
-appliances (≤ 50)      appliances(customer_id)
-open orders (≤ 20)     work_orders(customer_id, created_at)
-last 5 orders          work_orders(customer_id, created_at)
-repair orders          work_orders(customer_id, created_at), created_at ≥ now − 2×window
-calls (≤ 10, 30 days)  calls(customer_id) — or calls(caller_number, started_at) when unknown
-=====================  ====================================================================
+=========================  ================================================================
+query                      index used
+=========================  ================================================================
+customer and its phones    customer_phones(number) → customers primary key;
+                           customer_phones(customer_id)
+first address              addresses(customer_id)
+appliances (≤ 50)          appliances(customer_id)
+orders, one UNION ALL of:  work_orders(customer_id, created_at) for each part
+  open (≤ 20), last 5,
+  repairs since now − 2×window
+calls (≤ 10, 30 days)      calls(customer_id) — or calls(caller_number, started_at) if unknown
+=========================  ================================================================
 
-That is 8 queries for a known caller, 2 for an unknown number, none for an anonymous one.
+That is 5 queries for a known caller, 2 for an unknown number, none for an anonymous one.
 
 Times: the database holds UTC; naive values read back from SQLite are taken as UTC; the JSON
 gives ISO-8601 with the offset (``+00:00``). ``today`` for the warranty is the date of ``now``
@@ -31,7 +31,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, String, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.customers.phones import PhoneNumber, normalise
@@ -190,58 +190,84 @@ async def build_caller_context(session: AsyncSession, raw_number: str, *, now: d
     if caller is None:
         return CallerContext(customer_id=None, customer=None, anonymous=True, new_caller=False,
                              caller=None)
-    row = (await session.execute(_customer_by_number(caller.number))).first()
-    if row is None:
+    rows = (await session.execute(_customer_with_phones(_owner_of(caller.number)))).all()
+    if not rows:
         calls, calls_30d, repeat = await _calls(
             session, Call.caller_number == caller.number, now, settings, exclude_linkedid)
         return CallerContext(customer_id=None, customer=None, anonymous=False, new_caller=True,
                              caller=caller, recent_calls=calls, calls_30d=calls_30d,
                              repeat_caller=repeat)
-    return await _known(session, row, caller, now, settings, exclude_linkedid)
+    return await _known(session, rows, caller, now, settings, exclude_linkedid)
 
 
 async def build_customer_context(session: AsyncSession, customer_id: int, *, now: dt.datetime,
                                  settings: Settings,
                                  exclude_linkedid: str | None = None) -> CallerContext:
     """The same context for a customer picked by id (no caller); ``customer_id`` None if absent."""
-    row = (await session.execute(_customer_by_id(customer_id))).first()
-    if row is None:
+    rows = (await session.execute(_customer_with_phones(customer_id))).all()
+    if not rows:
         return CallerContext(customer_id=None, customer=None, anonymous=False, new_caller=False,
                              caller=None)
-    return await _known(session, row, None, now, settings, exclude_linkedid)
+    return await _known(session, rows, None, now, settings, exclude_linkedid)
 
 
-def _customer_columns() -> Select[Any]:
-    return select(Customer.id, Customer.name, Customer.level, Customer.remarks)
+def _owner_of(number: str) -> Any:
+    """The id of the customer owning ``number``, as a scalar subquery. Lowest id wins should two
+    customers share a number (only possible while customer_phones.number is not unique)."""
+    return (select(CustomerPhone.customer_id).where(CustomerPhone.number == number)
+            .order_by(CustomerPhone.customer_id).limit(1).scalar_subquery())
 
 
-def _customer_by_number(number: str) -> Select[Any]:
-    # Lowest id wins should two customers share a number (only possible without a unique index).
-    return (_customer_columns().join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
-            .where(CustomerPhone.number == number).order_by(CustomerPhone.customer_id).limit(1))
+def _customer_with_phones(customer_id: Any) -> Select[Any]:
+    """One row per phone of the customer (one row with NULL phone if it has none)."""
+    return (select(Customer.id, Customer.name, Customer.level, Customer.remarks,
+                   CustomerPhone.number, CustomerPhone.kind)
+            .select_from(Customer)
+            .outerjoin(CustomerPhone, CustomerPhone.customer_id == Customer.id)
+            .where(Customer.id == customer_id).order_by(CustomerPhone.id))
 
 
-def _customer_by_id(customer_id: int) -> Select[Any]:
-    return _customer_columns().where(Customer.id == customer_id)
+_ORDER_COLUMNS = (WorkOrder.id, WorkOrder.number, WorkOrder.status, WorkOrder.urgency,
+                  WorkOrder.service_type, WorkOrder.problem, WorkOrder.created_at,
+                  WorkOrder.appliance_id)
 
 
-_ORDER_COLUMNS = (WorkOrder.number, WorkOrder.status, WorkOrder.urgency, WorkOrder.service_type,
-                  WorkOrder.problem, WorkOrder.created_at, WorkOrder.appliance_id)
+def _orders_stmt(customer_id: int, repairs_since: dt.datetime) -> Any:
+    """Open orders, the last orders and the recent repair orders, tagged, in one round trip.
+
+    Each part is its own indexed, limited subquery; UNION ALL promises no row order, so the
+    caller sorts each part again.
+    """
+    newest_first = (WorkOrder.created_at.desc(), WorkOrder.id.desc())
+    mine = WorkOrder.customer_id == customer_id
+    parts = {
+        "open": select(*_ORDER_COLUMNS).where(mine, WorkOrder.status.not_in(CLOSED_STATUSES))
+        .order_by(*newest_first).limit(MAX_OPEN_ORDERS),
+        "recent": select(*_ORDER_COLUMNS).where(mine).order_by(*newest_first).limit(RECENT_ORDERS),
+        "repair": select(*_ORDER_COLUMNS).where(
+            mine, WorkOrder.created_at >= repairs_since, WorkOrder.service_type.in_(REPAIR_TYPES),
+            WorkOrder.status != CANCELLED, WorkOrder.appliance_id.is_not(None)),
+    }
+    tagged = []
+    for tag, stmt in parts.items():
+        sub = stmt.subquery()
+        tagged.append(select(literal(tag, String).label("part"), *sub.c))
+    return union_all(*tagged)
 
 
-def _orders(rows: Any) -> tuple[OrderView, ...]:
+def _newest_first(rows: list[Any]) -> tuple[OrderView, ...]:
+    rows = sorted(rows, key=lambda r: (_utc(r.created_at), r.id), reverse=True)
     return tuple(OrderView(r.number, r.status, r.urgency, r.service_type, r.problem,
                            _utc(r.created_at), r.appliance_id) for r in rows)
 
 
-async def _known(session: AsyncSession, row: Any, caller: PhoneNumber | None, now: dt.datetime,
-                 settings: Settings, exclude_linkedid: str | None) -> CallerContext:
-    cid = row.id
+async def _known(session: AsyncSession, rows: list[Any], caller: PhoneNumber | None,
+                 now: dt.datetime, settings: Settings, exclude_linkedid: str | None) -> CallerContext:
+    first = rows[0]
+    cid = first.id
     now_utc = _utc(now)
-    today = _utc(now).astimezone(settings.tz).date()
-    phones = tuple(PhoneNumber(p.number, p.kind) for p in await session.execute(
-        select(CustomerPhone.number, CustomerPhone.kind)
-        .where(CustomerPhone.customer_id == cid).order_by(CustomerPhone.id)))
+    today = now_utc.astimezone(settings.tz).date()
+    phones = tuple(PhoneNumber(r.number, r.kind) for r in rows if r.number is not None)
     addr = (await session.execute(
         select(Address.province, Address.city, Address.district, Address.detail)
         .where(Address.customer_id == cid).order_by(Address.id).limit(1))).first()
@@ -252,32 +278,22 @@ async def _known(session: AsyncSession, row: Any, caller: PhoneNumber | None, no
             select(Appliance.id, Appliance.category, Appliance.brand, Appliance.model,
                    Appliance.serial, Appliance.purchase_date, Appliance.warranty_months)
             .where(Appliance.customer_id == cid).order_by(Appliance.id).limit(MAX_APPLIANCES)))
-    newest_first = (WorkOrder.created_at.desc(), WorkOrder.id.desc())
-    open_orders = _orders(await session.execute(
-        select(*_ORDER_COLUMNS).where(WorkOrder.customer_id == cid,
-                                      WorkOrder.status.not_in(CLOSED_STATUSES))
-        .order_by(*newest_first).limit(MAX_OPEN_ORDERS)))
-    recent_orders = _orders(await session.execute(
-        select(*_ORDER_COLUMNS).where(WorkOrder.customer_id == cid)
-        .order_by(*newest_first).limit(RECENT_ORDERS)))
     window = dt.timedelta(days=settings.repeat_repair_days)
-    repairs = (await session.execute(
-        select(WorkOrder.appliance_id, WorkOrder.created_at)
-        .where(WorkOrder.customer_id == cid, WorkOrder.created_at >= now_utc - 2 * window,
-               WorkOrder.service_type.in_(REPAIR_TYPES), WorkOrder.status != CANCELLED,
-               WorkOrder.appliance_id.is_not(None)))).all()
-    repeated = repeat_repairs([(r.appliance_id, _utc(r.created_at)) for r in repairs],
+    by_part: dict[str, list[Any]] = {"open": [], "recent": [], "repair": []}
+    for r in await session.execute(_orders_stmt(cid, now_utc - 2 * window)):
+        by_part[r.part].append(r)
+    repeated = repeat_repairs([(r.appliance_id, _utc(r.created_at)) for r in by_part["repair"]],
                               now=now_utc, window=window)
     calls, calls_30d, repeat = await _calls(session, Call.customer_id == cid, now, settings,
                                             exclude_linkedid)
     return CallerContext(
         customer_id=cid,
-        customer=CustomerView(cid, row.name, row.level, row.remarks, phones,
+        customer=CustomerView(cid, first.name, first.level, first.remarks, phones,
                               None if addr is None else tuple(addr)),  # type: ignore[arg-type]
         anonymous=False, new_caller=False, caller=caller, appliances=appliances,
-        open_orders=open_orders, recent_orders=recent_orders, recent_calls=calls,
-        calls_30d=calls_30d, repeat_caller=repeat, repeat_repair=bool(repeated),
-        repeat_repair_appliance_ids=repeated)
+        open_orders=_newest_first(by_part["open"]), recent_orders=_newest_first(by_part["recent"]),
+        recent_calls=calls, calls_30d=calls_30d, repeat_caller=repeat,
+        repeat_repair=bool(repeated), repeat_repair_appliance_ids=repeated)
 
 
 async def _calls(session: AsyncSession, who: Any, now: dt.datetime, settings: Settings,
