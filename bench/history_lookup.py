@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import itertools
 import os
 import platform
 import random
@@ -63,47 +64,51 @@ def landline(i: int) -> str:
 
 
 async def seed(sm, customers: int, orders: int, calls: int, rng: random.Random) -> None:  # noqa: ANN001
+    """Insert the rows chunk by chunk (generators: 3M orders never sit in memory at once)."""
+
     async def put(model, rows) -> None:  # noqa: ANN001
-        for i in range(0, len(rows), CHUNK):
+        while chunk := list(itertools.islice(rows, CHUNK)):
             async with sm() as s, s.begin():
-                await s.execute(insert(model.__table__), rows[i:i + CHUNK])
+                await s.execute(insert(model.__table__), chunk)
 
     created = NOW - dt.timedelta(days=800)
-    await put(Customer, [{"id": i, "name": f"客户{i}", "level": "", "remarks": "", "created_at": created}
-                         for i in range(1, customers + 1)])
-    await put(CustomerPhone, [{"customer_id": i, "number": mobile(i), "raw": mobile(i), "kind": "mobile"}
-                              for i in range(1, customers + 1)]
-              + [{"customer_id": i, "number": landline(i), "raw": landline(i), "kind": "landline"}
-                 for i in range(5, customers + 1, 5)])
-    await put(Address, [{"customer_id": i, "province": "广东省", "city": "深圳市", "district": "南山区",
-                         "detail": f"科技园{i}号"} for i in range(1, customers + 1)])
+    ids = range(1, customers + 1)
+    await put(Customer, ({"id": i, "name": f"客户{i}", "level": "", "remarks": "",
+                          "created_at": created} for i in ids))
+    await put(CustomerPhone, itertools.chain(
+        ({"customer_id": i, "number": mobile(i), "raw": mobile(i), "kind": "mobile"} for i in ids),
+        ({"customer_id": i, "number": landline(i), "raw": landline(i), "kind": "landline"}
+         for i in range(5, customers + 1, 5))))
+    await put(Address, ({"customer_id": i, "province": "广东省", "city": "深圳市", "district": "南山区",
+                         "detail": f"科技园{i}号"} for i in ids))
+
     # Appliance i belongs to customer i; every 3rd customer has a second one, id customers + i//3.
-    appliances = [(i, i) for i in range(1, customers + 1)] + [
-        (customers + i // 3, i) for i in range(3, customers + 1, 3)]
-    await put(Appliance, [{"id": aid, "customer_id": cid, "category": rng.choice(CATEGORIES),
+    def appliances_of(cid: int) -> list[int]:
+        return [cid, customers + cid // 3] if cid % 3 == 0 else [cid]
+
+    await put(Appliance, ({"id": aid, "customer_id": cid, "category": rng.choice(CATEGORIES),
                            "brand": "品牌", "model": f"M-{aid % 500}", "serial": f"SN{aid}",
                            "purchase_date": (NOW - dt.timedelta(days=rng.randint(0, 1500))).date(),
-                           "warranty_months": rng.choice((12, 24, 36))} for aid, cid in appliances])
-    by_customer: dict[int, list[int]] = {}
-    for aid, cid in appliances:
-        by_customer.setdefault(cid, []).append(aid)
-    rows = []
-    for n in range(1, orders + 1):
+                           "warranty_months": rng.choice((12, 24, 36))}
+                          for cid in ids for aid in appliances_of(cid)))
+
+    def order(n: int) -> dict[str, object]:
         cid = rng.randint(1, customers)
-        rows.append({"id": n, "number": f"WO{n:010d}", "customer_id": cid,
-                     "appliance_id": rng.choice(by_customer[cid]), "service_type": rng.choice(TYPES),
-                     "status": rng.choice(STATUSES), "urgency": "普通", "problem": "不制冷",
-                     "created_at": NOW - dt.timedelta(minutes=rng.randint(0, 730 * 1440))})
-    await put(WorkOrder, rows)
-    rows = []
-    for n in range(1, calls + 1):
+        return {"id": n, "number": f"WO{n:010d}", "customer_id": cid,
+                "appliance_id": rng.choice(appliances_of(cid)), "service_type": rng.choice(TYPES),
+                "status": rng.choice(STATUSES), "urgency": "普通", "problem": "不制冷",
+                "created_at": NOW - dt.timedelta(minutes=rng.randint(0, 730 * 1440))}
+
+    def call(n: int) -> dict[str, object]:
         cid = rng.randint(1, customers)
-        rows.append({"id": n, "linkedid": f"{1700000000 + n}.{n}", "caller_raw": mobile(cid),
-                     "caller_number": mobile(cid), "customer_id": cid if n % 10 else None,
-                     "queue": "aftersales", "agent_member": "Agent 8001", "state": "ended",
-                     "outcome": "answered", "rang": [], "talk_s": rng.randint(20, 600),
-                     "started_at": NOW - dt.timedelta(minutes=rng.randint(1, 60 * 1440))})
-    await put(Call, rows)
+        return {"id": n, "linkedid": f"{1700000000 + n}.{n}", "caller_raw": mobile(cid),
+                "caller_number": mobile(cid), "customer_id": cid if n % 10 else None,
+                "queue": "aftersales", "agent_member": "Agent 8001", "state": "ended",
+                "outcome": "answered", "rang": [], "talk_s": rng.randint(20, 600),
+                "started_at": NOW - dt.timedelta(minutes=rng.randint(1, 60 * 1440))}
+
+    await put(WorkOrder, (order(n) for n in range(1, orders + 1)))
+    await put(Call, (call(n) for n in range(1, calls + 1)))
 
 
 def spellings(number: str) -> list[str]:
