@@ -327,3 +327,13 @@ async def test_create_rejects_a_number_of_another_customer(service) -> None:
     async with service.sessionmaker() as s:
         assert (await s.execute(select(func.count()).select_from(Customer))).scalar() == 1
         assert (await s.execute(select(func.count()).select_from(CustomerPhone))).scalar() == 2
+
+
+async def test_local_numbers_take_the_configured_area_code(sessionmaker) -> None:
+    service = CustomerService(sessionmaker, Settings(local_area_code="0755"))
+    customer = await service.create({"name": "陈一", "phones": ["8888 6666"]}, AGENT, now=NOW)
+    assert [p.number for p in customer.phones] == ["075588886666"]
+    for spelling in ("88886666", "0755-8888-6666", "+86 755 8888 6666"):
+        assert await service.find_by_number(spelling) == customer.id
+    ctx = await service.caller_context("88886666", now=NOW)
+    assert ctx.to_json()["history"]["caller"] == "0755****6666"

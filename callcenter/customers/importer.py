@@ -289,8 +289,8 @@ async def _save_batch(session: AsyncSession, rows: list[RowInput], report: Impor
 
     if new:
         customers = Customer.__table__
-        values = [{"name": t.row.name, "level": t.row.level, "remarks": t.row.remarks,  # type: ignore[union-attr]
-                   "created_at": created_at} for t in new]
+        values = [{"name": t.row.name, "level": t.row.level,  # type: ignore[union-attr]
+                   "remarks": t.row.remarks, "created_at": created_at} for t in new]  # type: ignore[union-attr]
         if session.bind.dialect.name == "sqlite":
             # SQLite gives RETURNING rows in no promised order, and SQLAlchemy's ordered mode there
             # is one statement per row (100× slower). One INSERT statement assigns rowids in
