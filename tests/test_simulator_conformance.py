@@ -431,7 +431,7 @@ async def test_iax2_style_full_events_like_iax_recording(make_sim) -> None:
            or m.get("Event") in ("BridgeCreate", "BridgeDestroy")]
     assert key_sequence(c.events(), linkedid) == key_sequence(rec)
     got_types = {m["Event"] for m in c.events()}
-    assert {"VarSet", "Newexten", "DialState"} <= got_types
+    assert {"VarSet", "Newexten", "DialState", "SuccessfulAuth"} <= got_types
     assert {m["Event"] for m in rec} - {"QueueMemberStatus"} <= got_types
     join = c.events("QueueCallerJoin")[0]
     assert re.match(r"^IAX2/loop-\d+$", join["Channel"]) and join["Uniqueid"] == linkedid
@@ -537,6 +537,18 @@ async def test_survey_completed_as_recorded(make_sim) -> None:
     assert digits == [m["Digit"] for m in rec if m.get("Event") == "DTMFEnd"]
     await c.wait_event("Hangup", Uniqueid=ev["Uniqueid"])
     assert_conforms(c.msgs)
+
+
+async def test_survey_variables_on_repeated_lines(make_sim) -> None:
+    _, c = await make_sim()
+    c.send_raw(b"Action: Originate\r\nActionID: sv-9\r\nChannel: Local/13900000009@outbound-trunk"
+               b"\r\nContext: survey\r\nExten: s\r\nPriority: 1\r\nAsync: true\r\n"
+               b"Variable: SURVEY_JOB=job-9\r\nVariable: WORK_ORDER=WO-9\r\n\r\n")
+    ev = await c.wait_event("UserEvent", 10)
+    assert (ev["Job"], ev["WorkOrder"]) == ("job-9", "WO-9")
+    assert [ev[f"Q{i}"] for i in range(1, 7)] == ["5", "4", "5", "3", "5", "4"]
+    resp = await c.wait_event("OriginateResponse", ActionID="sv-9")
+    assert resp["CallerIDNum"] == "<unknown>"
 
 
 async def test_callback_customer_joins_the_queue(make_sim) -> None:

@@ -51,7 +51,7 @@ def originate_action(eng: Engine, s: Replier, msg: Message) -> None:
     except ValueError as e:
         s.reply(error(msg, str(e)))
         return
-    log.info("originate to %s (%s)", mask_channel(req.channel), "async" if req.is_async else "sync")
+    log.debug("originate to %s (%s)", mask_channel(req.channel), "async" if req.is_async else "sync")
     if req.is_async:
         s.reply(success(msg, "Originate successfully queued"))
         eng.spawn(originate(eng, req))
@@ -87,8 +87,9 @@ def queue_add(eng: Engine, s: Replier, msg: Message) -> None:
         return
     paused = _truthy(msg.get("Paused", "false"))
     now = int(eng.now())
+    penalty = msg.get("Penalty", "0")
     m = Member(msg.get("MemberName") or iface, iface, membership="dynamic",
-               penalty=int(msg.get("Penalty") or 0), login_time=now, paused=paused,
+               penalty=int(penalty) if penalty.isdigit() else 0, login_time=now, paused=paused,
                last_pause=now if paused else 0)
     q.members.append(m)
     s.reply(success(msg, "Added interface to queue"))

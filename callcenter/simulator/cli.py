@@ -55,8 +55,11 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
 
 async def run(args: argparse.Namespace) -> None:
     """Serve until cancelled (Ctrl-C); generated traffic runs for as long as the server."""
-    config = config_from_args(args)
-    callers = load_callers(args.callers)
+    try:
+        config = config_from_args(args)
+        callers = load_callers(args.callers)
+    except (ValueError, OSError) as e:
+        raise SystemExit(f"callcenter simulate: {e}") from None
     sim = AmiSimulator(config)
     await sim.start()
     log.info("queues: %s; %d known callers; %.2f calls/s",

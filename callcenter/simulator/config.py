@@ -65,8 +65,9 @@ class SimulatorConfig:
     # "local": the lab's Local-channel PSTN (inbound_answered); "iax2": a real channel driver
     # trunk (iax_inbound_answered).
     style: str = "local"
-    # Also emit the dialplan class (VarSet, Newexten) and SuccessfulAuth, as a manager user
-    # with ``read = all`` sees them; off = the ``callcenter`` user's class set.
+    # Also emit the dialplan class (VarSet, Newexten) and, at login, the security class's
+    # SuccessfulAuth, as a manager user with ``read = all`` sees them (iax_inbound_answered);
+    # off = the ``callcenter`` user's class set (lab-config/manager.conf).
     full_events: bool = False
     # Multiplies every simulated duration (ring, talk, waits); 0.01 runs 100x faster. Durations
     # reported in events (HoldTime, TalkTime, Seconds) stay in simulated seconds.

@@ -8,6 +8,7 @@ not drain within ``writetimeout``.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Generator, Sequence
 
 from callcenter.ami.codec import FrameDecoder, Malformed, Message, encode_message
@@ -64,7 +65,12 @@ class Session(asyncio.Protocol):
             if isinstance(msg, Malformed):
                 log.warning("malformed action from client: %s (%d bytes)", msg.reason, msg.size)
                 continue
-            self._handle(canonical(msg))
+            msg = canonical(msg)
+            try:
+                self._handle(msg)
+            except Exception:  # one bad action must not kill the session (nor the simulator)
+                log.exception("action %s failed", msg.get("Action", "?"))
+                self.reply(error(msg, "Internal error"))
 
     # -- output -----------------------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -111,6 +117,19 @@ class Session(asyncio.Protocol):
             self.reply(error(msg, f"Invalid/unknown command: {action}. "
                                   "Use Action: ListCommands to show available commands."))
 
+    def _successful_auth(self) -> Fields:
+        assert self.transport is not None
+        local = self.transport.get_extra_info("sockname") or ("127.0.0.1", 0)
+        peer = self.transport.get_extra_info("peername") or ("127.0.0.1", 0)
+        now = time.time()
+        tv = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}+0000"
+        return [("Event", "SuccessfulAuth"), ("Privilege", F.SECURITY), ("EventTV", tv),
+                ("Severity", "Informational"), ("Service", "AMI"), ("EventVersion", "1"),
+                ("AccountID", self._eng.config.username), ("SessionID", f"0x{id(self):x}"),
+                ("LocalAddress", f"IPV4/TCP/{local[0]}/{local[1]}"),
+                ("RemoteAddress", f"IPV4/TCP/{peer[0]}/{peer[1]}"), ("UsingPassword", "0"),
+                ("SessionTV", tv)]
+
     def _login(self, msg: Message) -> None:
         cfg = self._eng.config
         if msg.get("Username") == cfg.username and msg.get("Secret") == cfg.secret:
@@ -120,7 +139,10 @@ class Session(asyncio.Protocol):
                         ("Message", "Authentication accepted")])
             uptime = int(self._eng.now()) - self._eng.started
             name, priv, fields = F.fully_booted(uptime + 100, uptime + 65)
-            self.send(encode_message([("Event", name), ("Privilege", priv), *fields]))
+            data = encode_message([("Event", name), ("Privilege", priv), *fields])
+            if cfg.full_events:  # the security class, which a ``read = all`` user also gets
+                data += encode_message(self._successful_auth())
+            self.send(data)
             self._eng.sinks.add(self)
             return
         log.warning("manager login failed for user %r", msg.get("Username", ""))
@@ -208,7 +230,7 @@ class AmiSimulator:
             priority = 4
         plan = CallPlan(answer_after, talk, abandon_after, frozenset(no_answer_members),
                         hangup_by)
-        log.info("inbound call from %s to queue %s", mask_phone(caller or ""), queue)
+        log.debug("inbound call from %s to queue %s", mask_phone(caller or ""), queue)
 
         async def flow() -> str:
             await eng.sleep(0.5)  # the hotline dialplan's Answer()/Set() before Queue()
