@@ -42,6 +42,9 @@ CALLER = "13800138000"
 MASKED_CALLER = "138****8000"
 PASSWORD = "desk-secret-8001"
 OPEN_ORDER = "WO20240520-001"
+# Typed by people: must reach the screen as text, never as markup.
+REMARKS = "老人独居，上门前请提前1小时联系 <b>勿按门铃</b>"
+PROBLEM = '冰箱底部漏水 <img src=x onerror="document.title=1">'
 # Wall seconds per simulated second: ringing for 6 simulated seconds lasts 1.5 s, long enough
 # for the page to show it, short enough for the whole file to stay well under a minute.
 TIME_SCALE = 0.25
@@ -74,7 +77,7 @@ async def _add_customer(app: web.Application, now: dt.datetime) -> None:
     assert phone is not None
     async with app[SESSIONMAKER].begin() as s:
         customer = Customer(
-            name="张三", level="VIP", remarks="老人独居，上门前请提前1小时联系", created_at=now,
+            name="张三", level="VIP", remarks=REMARKS, created_at=now,
             phones=[CustomerPhone(number=phone.number, raw=CALLER, kind=phone.kind)],
             addresses=[Address(province="广东省", city="深圳市", district="南山区", detail="科技园路 8 号 3 栋 1201")],
         )
@@ -87,7 +90,7 @@ async def _add_customer(app: web.Application, now: dt.datetime) -> None:
         await s.flush()
         s.add(WorkOrder(number=OPEN_ORDER, customer_id=customer.id, appliance_id=fridge.id,
                         service_type="上门维修", status="待处理", urgency="特急",
-                        problem="冰箱底部漏水，厨房地面积水", created_at=now - dt.timedelta(hours=3)))
+                        problem=PROBLEM, created_at=now - dt.timedelta(hours=3)))
 
 
 async def _customer_service_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -102,7 +105,7 @@ async def _customer_service_ctx(app: web.Application) -> AsyncIterator[None]:
 async def desk(sqlite_url) -> AsyncIterator[Desk]:
     member = MemberConfig("8001", "Local/8001@agents/n")
     sim = AmiSimulator(SimulatorConfig(port=0, time_scale=TIME_SCALE, failed_login_delay=0.05,
-                                       queues=(QueueConfig("aftersales", (member,), ring_timeout=15.0),)))
+                                       queues=(QueueConfig("aftersales", (member,), ring_timeout=10.0),)))
     ami_port = await sim.start()
     sock = _listening_socket()
     http_port = sock.getsockname()[1]
@@ -171,7 +174,7 @@ async def test_pop_follows_the_call_from_ringing_to_the_call_list(desk: Desk, de
     await expect(page.get_by_test_id("pops-empty")).to_be_visible()
 
     linkedid = await desk.sim.place_call(caller=CALLER, caller_name="Zhang San",
-                                         answer_after=6.0, talk=12.0)
+                                         answer_after=6.0, talk=8.0)
 
     card = page.locator(f'[data-testid="pop-card"][data-call-id="{linkedid}"]')
     await expect(card.get_by_test_id("pop-caller")).to_have_text(MASKED_CALLER)
@@ -190,6 +193,10 @@ async def test_pop_follows_the_call_from_ringing_to_the_call_list(desk: Desk, de
     await expect(order.get_by_test_id("order-number")).to_have_text(OPEN_ORDER)
     await expect(order.get_by_test_id("order-urgency")).to_have_text("特急")
     await expect(order).to_contain_text("待处理")
+    await expect(card.get_by_test_id("pop-remarks")).to_contain_text(REMARKS)
+    await expect(order).to_contain_text(PROBLEM)
+    await expect(card.get_by_test_id("pop-remarks").locator("b")).to_have_count(0)
+    await expect(card.locator("img")).to_have_count(0)
     await _assert_no_full_number(page)
 
     state = card.get_by_test_id("pop-state")
@@ -267,9 +274,9 @@ async def test_missed_and_abandoned_calls_say_so(desk: Desk, desk_page: Page) ->
     page = desk_page
     await _open_desk(page, desk)
 
-    # Rings the whole ring timeout (15 s simulated) unanswered; the caller gives up just after,
+    # Rings the whole ring timeout (10 s simulated) unanswered; the caller gives up just after,
     # before the queue rings the agent again.
-    missed = await desk.sim.place_call(caller=CALLER, no_answer_members=("8001",), abandon_after=15.5)
+    missed = await desk.sim.place_call(caller=CALLER, no_answer_members=("8001",), abandon_after=10.5)
     card = page.locator(f'[data-testid="pop-card"][data-call-id="{missed}"]')
     await expect(card.get_by_test_id("pop-customer-name")).to_have_text("张*")
     await expect(card.get_by_test_id("pop-state")).to_have_attribute("data-state", "missed")

@@ -248,15 +248,15 @@ export class PopCard {
         cu.remarks ? h("div", { class: "remarks", testid: "pop-remarks" }, "备注：", cu.remarks) : null);
     }
     const anon = this.anonymous();
-    const canCreate = anon || hi?.new_caller || (hi && !cu);
+    // call.ringing always brings the history (or says the lookup failed); a card without it
+    // was opened by a later message (page reloaded mid-call), so there is nothing to wait for.
+    const text = anon ? "号码未显示，无法自动识别客户" : hi?.new_caller ? "未登记的号码" : "无客户资料";
     return h("div", { class: "customer customer-unknown", testid: "pop-customer-unknown" },
-      h("span", { class: "strong" }, anon ? "号码未显示，无法自动识别客户" : hi ? "未登记的号码" : "正在查询客户资料…"),
-      canCreate
-        ? h("button", {
-          type: "button", class: "btn btn-primary btn-small", testid: "new-customer-btn",
-          onclick: () => this.env.onNewCustomer(this),
-        }, "新建客户")
-        : null);
+      h("span", { class: "strong" }, text),
+      h("button", {
+        type: "button", class: "btn btn-primary btn-small", testid: "new-customer-btn",
+        onclick: () => this.env.onNewCustomer(this),
+      }, "新建客户"));
   }
 
   historyBlocks() {
