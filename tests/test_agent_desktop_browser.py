@@ -136,13 +136,18 @@ async def desk(sqlite_url) -> AsyncIterator[Desk]:
 
 @pytest.fixture
 async def desk_page(browser) -> AsyncIterator[Page]:
-    """A page the size of the centre's screens (1366×768), in a fresh context."""
+    """A page the size of the centre's screens (1366×768), in a fresh context. Fails the test
+    if the page's scripts threw anything uncaught."""
     context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
     context.set_default_timeout(10_000)
+    errors: list[str] = []
     try:
-        yield await context.new_page()
+        page = await context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        yield page
     finally:
         await context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
 
 
 async def _log_in(page: Page, desk: Desk, password: str = PASSWORD) -> None:

@@ -57,6 +57,11 @@ export function makeFormat(timeZone) {
       const d = valid(iso);
       return d ? dayTime.format(d).replace(/\s+/, " ") : "—";
     },
+    /** "2024-05-20" in the centre's zone, or "—". */
+    date(iso) {
+      const d = valid(iso);
+      return d ? ymd.format(d) : "—";
+    },
     /** Today in the centre's zone as YYYY-MM-DD (what GET /api/calls?date= expects). */
     today(now = new Date()) {
       return ymd.format(now);

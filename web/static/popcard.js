@@ -66,7 +66,7 @@ function applianceRows(history) {
     warrantyCell(a.warranty)));
 }
 
-function orderRows(orders, testid, appliances) {
+function orderRows(orders, testid, appliances, fmt) {
   const byId = new Map((appliances || []).map((a) => [a.id, a]));
   return orders.map((o) => {
     const a = byId.get(o.appliance_id);
@@ -77,7 +77,7 @@ function orderRows(orders, testid, appliances) {
       h("td", {}, o.service_type || "—"),
       h("td", {}, a ? [a.category, a.model].filter(Boolean).join(" ") : "—"),
       h("td", { class: "problem", title: o.problem || "" }, o.problem || "—"),
-      h("td", { class: "nowrap" }, o.created_at ? o.created_at.slice(0, 10) : "—"));
+      h("td", { class: "nowrap" }, fmt.date(o.created_at)));
   });
 }
 
@@ -268,14 +268,14 @@ export class PopCard {
         table(["品类", "品牌型号", "序列号", "购买日期", "保修"], applianceRows(hi), "未登记家电")));
       out.push(section(`未完成工单 (${hi.open_orders.length})`, "pop-open-orders",
         table(["工单号", "状态", "紧急程度", "服务类型", "产品", "问题", "创建"],
-          orderRows(hi.open_orders, "open-order-row", hi.appliances), "没有未完成工单")));
+          orderRows(hi.open_orders, "open-order-row", hi.appliances, this.env.fmt), "没有未完成工单")));
       // Recent orders include the open ones: list only those not shown just above.
       const open = new Set(hi.open_orders.map((o) => o.number));
       const recent = (hi.recent_orders || []).filter((o) => !open.has(o.number));
       if (recent.length) {
         out.push(section(`近期工单 (${recent.length})`, "pop-recent-orders",
           table(["工单号", "状态", "紧急程度", "服务类型", "产品", "问题", "创建"],
-            orderRows(recent, "recent-order-row", hi.appliances), "")));
+            orderRows(recent, "recent-order-row", hi.appliances, this.env.fmt), "")));
       }
     }
     if (hi.recent_calls?.length) {
