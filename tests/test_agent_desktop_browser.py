@@ -244,6 +244,11 @@ async def test_anonymous_caller_shows_anonymous(desk: Desk, desk_page: Page) -> 
     await expect(row.get_by_test_id("call-caller")).to_have_text("匿名")
     await _assert_no_full_number(page)
 
+    await page.get_by_test_id("logout").click()
+    await page.wait_for_url(re.compile(r"/login"))
+    await page.goto(f"{desk.url}/")  # the session is gone: back to the login page
+    await expect(page.get_by_test_id("login-username")).to_be_visible()
+
 
 async def test_new_caller_is_registered_from_the_pop(desk: Desk, desk_page: Page) -> None:
     page = desk_page
