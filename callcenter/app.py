@@ -21,6 +21,8 @@ from callcenter.calls.agents import AgentDirectory
 from callcenter.calls.recorder import CallRecorder
 from callcenter.calls.services import CallService
 from callcenter.calls.tracker import CallTracker
+from callcenter.customers.keys import CUSTOMER_SERVICE
+from callcenter.customers.services import CustomerService
 from callcenter.db.engine import make_engine, make_sessionmaker, migrate
 from callcenter.realtime.hub import WebsocketHub
 from callcenter.realtime.leadership import LocalLeadership, RedisLeadership
@@ -46,6 +48,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[ENGINE] = engine
     app[SESSIONMAKER] = make_sessionmaker(engine)
     app[AUTH] = AuthService(app[SESSIONMAKER], ttl_s=settings.session_ttl)
+    app[CUSTOMER_SERVICE] = CustomerService(app[SESSIONMAKER], settings)
     yield
     await engine.dispose()
 

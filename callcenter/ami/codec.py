@@ -112,6 +112,7 @@ class FrameDecoder:
                 if len(buf) > MAX_LINE_BYTES:
                     out.append(Malformed("banner too long", len(buf)))
                     buf.clear()
+                    self.banner = ""  # not Asterisk: the connector refuses an empty banner
                 return out
             self.banner = bytes(buf[:nl]).decode("utf-8", "replace")
             del buf[: nl + 2]
@@ -128,7 +129,10 @@ class FrameDecoder:
                 s = start
                 while buf.startswith(EOL, s) and s < end:
                     s += 2
-                if s < end:
+                if end - s > MAX_FRAME_BYTES:
+                    # Same verdict whether the frame came in one read or many.
+                    out.append(Malformed("frame too long", end - s))
+                elif s < end:
                     out.append(parse_frame(bytes(buf[s:end])))
             start = end + 4
         if start:

@@ -146,6 +146,10 @@ class AmiConnector:
         self._id_prefix = f"cc{os.getpid():x}{random.getrandbits(24):06x}"
         self._logged_in = asyncio.Event()
         self._session_ended: asyncio.Event | None = None
+        # Events that arrive while the login hooks rebuild state from the list actions; they
+        # are newer than nothing the hooks read, so they are handed over after the hooks, in
+        # order. None outside that window.
+        self._held: list[Message] | None = None
 
     # -- public interface ----------------------------------------------------------------
 
@@ -218,6 +222,7 @@ class AmiConnector:
             loop.create_connection(lambda: _Protocol(self), self.host, self.port), self.connect_timeout)
         self._protocol = protocol
         self._session_ended = ended = asyncio.Event()
+        self._held = []
         pinger: asyncio.Task | None = None
         try:
             banner = await asyncio.wait_for(protocol.banner_seen, self.connect_timeout)
@@ -241,9 +246,11 @@ class AmiConnector:
                     await hook(self)
                 except (AmiError, AmiConnectionLost, TimeoutError) as e:
                     log.warning("AMI: resync after login failed: %s", type(e).__name__)
+            self._release_held()
             await ended.wait()
             raise ConnectionError(self.last_error or "connection closed")
         finally:
+            self._held = None
             self._logged_in.clear()
             if pinger is not None:
                 pinger.cancel()
@@ -290,12 +297,23 @@ class AmiConnector:
                 return
         if "Event" in msg:
             self.events_received += 1
-            for handler in self._handlers:
-                try:
-                    handler(msg)
-                except Exception:
-                    # One bad handler must not cost the connection or the other handlers.
-                    log.exception("AMI: event handler failed on %s", msg.get("Event"))
+            if self._held is not None:
+                self._held.append(msg)
+                return
+            self._dispatch(msg)
+
+    def _release_held(self) -> None:
+        held, self._held = self._held or [], None
+        for msg in held:
+            self._dispatch(msg)
+
+    def _dispatch(self, msg: Message) -> None:
+        for handler in self._handlers:
+            try:
+                handler(msg)
+            except Exception:
+                # One bad handler must not cost the connection or the other handlers.
+                log.exception("AMI: event handler failed on %s", msg.get("Event"))
 
     def _resolve(self, p: _Pending, msg: Message) -> bool:
         """Route an answer to its pending action; False if it is an ordinary event."""

@@ -1,8 +1,10 @@
-"""Who is asking: set on ``request["user"]`` by the auth middleware for every request."""
+"""Who is asking: set on ``request[USER]`` by the auth middleware for every request."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from aiohttp import web
 
 
 @dataclass(frozen=True, slots=True)
@@ -12,3 +14,6 @@ class CurrentUser:
     role: str
     display_name: str = ""
     extension: str | None = None
+
+
+USER = web.RequestKey("user", CurrentUser)

@@ -45,11 +45,13 @@ class CallService:
 
     async def resync(self, connector: AmiConnector) -> None:
         """Login hook: rebuild live calls from what Asterisk says is there now."""
+        known = set(self.tracker.calls)
         channels = await connector.send_list_action("CoreShowChannels")
         queue_items = await connector.send_list_action("QueueStatus")
         entries = [m for m in queue_items if m.get("Event") == "QueueEntry"]
         members = [m for m in queue_items if m.get("Event") == "QueueMember"]
-        effects = self.tracker.resync(channels, entries, members, self._clock())
+        effects = self.tracker.resync(channels, entries, members, self._clock(),
+                                      known_before=known)
         self.carry_out(effects)
         log.info("AMI resync: %d channels, %d queue callers, %d members, %d live calls",
                  len(channels), len(entries), len(members), len(self.tracker.calls))

@@ -251,12 +251,17 @@ class CallTracker:
     # -- resynchronisation after a (re)login ----------------------------------------------
 
     def resync(self, channels: Iterable[Message], entries: Iterable[Message],
-               members: Iterable[Message], now: dt.datetime) -> list[Effect]:
+               members: Iterable[Message], now: dt.datetime, *,
+               known_before: Iterable[str] | None = None) -> list[Effect]:
         """Rebuild from ``CoreShowChannels`` / ``QueueStatus`` answers read after a login.
 
         Calls we tracked whose channels are gone ended while we were away; queue callers we
         did not know are picked up (their pop is prepared, no agent is rung retroactively);
         answered calls are tied to the member whose device has a leg in the same Linkedid.
+
+        ``known_before``: the calls tracked when the list actions were sent. Only those can be
+        declared ended for missing from the lists: a call whose events arrived while the lists
+        were on their way is newer than them.
         """
         by_linkedid: dict[str, list[Message]] = {}
         linkedid_of: dict[str, str] = {}
@@ -267,7 +272,8 @@ class CallTracker:
         member_by_device = {device_of(m.get("Location", "")): (m.get("Name", ""), m.get("Location", ""))
                             for m in members}
         effects: list[Effect] = []
-        for lid in [lid for lid in self.calls if lid not in by_linkedid]:
+        candidates = self.calls if known_before is None else set(known_before)
+        for lid in [lid for lid in candidates if lid in self.calls and lid not in by_linkedid]:
             effects.extend(self._ended(self.calls[lid], now))
         for entry in entries:
             lid = linkedid_of.get(entry.get("Uniqueid", ""))

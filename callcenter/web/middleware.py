@@ -8,7 +8,7 @@ import logging
 from aiohttp import web
 
 from callcenter.appkeys import AUTH
-from callcenter.auth.identity import CurrentUser
+from callcenter.auth.identity import USER, CurrentUser
 from callcenter.errors import DomainError, Forbidden, NotAuthenticated
 
 log = logging.getLogger("callcenter.web")
@@ -34,14 +34,14 @@ async def auth_middleware(request: web.Request, handler):  # type: ignore[no-unt
     if token:
         user = await request.app[AUTH].authenticate(token)
         if user is not None:
-            request["user"] = user
+            request[USER] = user
     return await handler(request)
 
 
 def current_user(request: web.Request, *roles: str) -> CurrentUser:
     """The logged-in user, required to hold one of ``roles`` (any role if none given).
     Raises NotAuthenticated (401) or Forbidden (403)."""
-    user: CurrentUser | None = request.get("user")
+    user: CurrentUser | None = request.get(USER)
     if user is None:
         raise NotAuthenticated("请先登录 (login required)")
     if roles and user.role not in roles:

@@ -6,6 +6,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from callcenter.appkeys import SETTINGS
+from callcenter.auth.identity import USER
 
 routes = web.RouteTableDef()
 
@@ -19,7 +20,7 @@ async def login_page(request: web.Request) -> dict:
 @routes.get("/")
 @aiohttp_jinja2.template("desk.html")
 async def desk(request: web.Request) -> dict:
-    user = request.get("user")
+    user = request.get(USER)
     if user is None:
         raise web.HTTPFound("/login")
     return {"user": user, "timezone": request.app[SETTINGS].timezone}
