@@ -80,7 +80,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         app[LEADERSHIP] = LocalLeadership()
     else:
         mailbox = RedisMailbox(redis, settings.pop_replay_limit)
-        app[LEADERSHIP] = RedisLeadership(redis)
+        app[LEADERSHIP] = RedisLeadership(redis, ttl=settings.leader_ttl)
         ready = asyncio.Event()
         tasks.append(asyncio.create_task(mailbox.run(ready.set), name="mailbox"))
         await asyncio.wait_for(ready.wait(), 10)

@@ -1,4 +1,5 @@
-"""GET /api/calls — the call list of a day: an agent sees the calls that rang or reached them;
+"""GET /api/calls — the call list of a day: an agent sees the calls that rang or reached them
+(answered, missed, abandoned while ringing);
 supervisors and admins see all. Numbers and names masked."""
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ async def list_calls(request: web.Request) -> web.Response:
          .order_by(Call.started_at.desc()).limit(limit))
     if user.role not in SEE_ALL:
         member = user.extension or "\x00"
-        q = q.where(or_(Call.agent_id == user.id, Call.agent_member == member))
+        q = q.where(or_(Call.agent_id == user.id, Call.agent_member == member,
+                        Call.rang_members.contains(f",{member},", autoescape=True)))
     async with request.app[SESSIONMAKER]() as s:
         rows = (await s.execute(q)).all()
     calls = [{

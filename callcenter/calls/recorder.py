@@ -78,6 +78,8 @@ class CallRecorder:
                 row.state = snap["state"]
                 row.outcome = snap["outcome"]
                 row.rang = [dict(r, agent_id=self._agents.resolve(r["member"])) for r in snap["rang"]]
+                members = dict.fromkeys(r["member"] for r in snap["rang"])
+                row.rang_members = ("," + ",".join(members) + ",")[:255] if members else ""
                 row.started_at = snap["started_at"]
                 row.answered_at = snap["answered_at"]
                 row.ended_at = snap["ended_at"]

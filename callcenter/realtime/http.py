@@ -54,7 +54,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         if last_seq is None:
             client.last_seq = current
             client.finish_replay([])
-        elif missed is None:
+        elif missed is None or last_seq > current:
+            # Too far behind, or ahead of us (numbers restarted: an in-process mailbox after a
+            # restart): the client must reload what it shows instead of replaying.
             client.queue.put_nowait(_dumps({"type": "resync", "seq": current,
                                             "reason": "missed messages are no longer kept"}))
             client.last_seq = current

@@ -1,7 +1,8 @@
 """GET /health — is this instance serving, and is Asterisk reachable?
 
 Always 200 while the process serves (AMI down is "degraded", not "dead": pages, search and
-work orders still work); the body says what is wrong.
+work orders still work); the body says what is wrong. Without a supervisor or admin login it
+names no addresses or counters.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from callcenter.appkeys import CONNECTOR, ENGINE, HUB, LEADERSHIP, REDIS
+from callcenter.auth.identity import USER
 
 routes = web.RouteTableDef()
 
@@ -37,11 +39,16 @@ async def health(request: web.Request) -> web.Response:
             body["status"] = "degraded"
     leader = app[LEADERSHIP].is_leader
     c = app[CONNECTOR]
-    ami = {"leader": leader, "state": c.state if leader else "held by another instance",
-           "host": c.host, "port": c.port, "last_error": c.last_error,
-           "events": c.events_received, "malformed_frames": c.malformed, "sessions": c.sessions}
-    if c.connected_since:
-        ami["connected_since"] = dt.datetime.fromtimestamp(c.connected_since, dt.UTC).isoformat()
+    ami: dict = {"leader": leader, "state": c.state if leader else "held by another instance"}
+    if c.last_error:
+        # The kind of failure only: addresses and details are for operators (below).
+        ami["last_error"] = c.last_error.split(":", 1)[0]
+    user = request.get(USER)
+    if user is not None and user.role in ("supervisor", "admin"):
+        ami.update({"host": c.host, "port": c.port, "error_detail": c.last_error,
+                    "events": c.events_received, "malformed_frames": c.malformed, "sessions": c.sessions})
+        if c.connected_since:
+            ami["connected_since"] = dt.datetime.fromtimestamp(c.connected_since, dt.UTC).isoformat()
     body["ami"] = ami
     if leader and c.state != "connected":
         body["status"] = "degraded"
