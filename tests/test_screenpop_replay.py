@@ -11,7 +11,7 @@ from collections import defaultdict
 import pytest
 from sqlalchemy import select
 
-from callcenter.appkeys import CONNECTOR
+from callcenter.appkeys import CONNECTOR, POPS, RECORDER
 from callcenter.calls.events import to_call_event
 from callcenter.calls.tracker import CallTracker, NotifyAgent
 from callcenter.db.engine import make_engine, make_sessionmaker, migrate
@@ -114,6 +114,10 @@ async def test_replay_recording_end_to_end(name, db_url, aiohttp_client):
 
         joins = {m["Linkedid"] for m in events(name) if m["Event"] == "QueueCallerJoin"}
         sm = h.sessionmaker_of(client)
+
+        app = client.server.app
+        await wait_for(lambda: not app[POPS].busy and not app[RECORDER].pending, 5,
+                       message="lookups done and records written")
 
         async def recorded() -> list[Call]:
             async with sm() as s:

@@ -28,8 +28,14 @@ class CallRecorder:
         self._dirty: dict[str, dict[str, Any]] = {}
         # Linkedid → customer id found by the caller lookup (arrives after the first snapshot).
         self._customers: dict[str, int | None] = {}
-        self._flushed = asyncio.Event()
+        # Records in the transaction being written right now.
+        self._writing = 0
         self.written = 0
+
+    @property
+    def pending(self) -> int:
+        """Call records changed in memory and not yet written."""
+        return len(self._dirty) + self._writing
 
     def save(self, snapshot: dict[str, Any]) -> None:
         self._dirty[snapshot["id"]] = snapshot
@@ -49,6 +55,7 @@ class CallRecorder:
         if not self._dirty:
             return
         batch, self._dirty = self._dirty, {}
+        self._writing = len(batch)
         try:
             await self._write(batch)
         except Exception:
@@ -56,6 +63,8 @@ class CallRecorder:
             for lid, snap in batch.items():
                 self._dirty.setdefault(lid, snap)
             return
+        finally:
+            self._writing = 0
         self.written += len(batch)
         for lid, snap in batch.items():
             if snap["state"] == "ended":

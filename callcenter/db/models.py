@@ -97,11 +97,11 @@ class Customer(Base):
 
 class CustomerPhone(Base):
     __tablename__ = "customer_phones"
-    __table_args__ = (UniqueConstraint("customer_id", "number"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
-    # Normalised (see customers.phones.normalise): the lookup key.
-    number: Mapped[str] = mapped_column(String(32), index=True)
+    # Normalised (see customers.phones.normalise): the lookup key. Unique: a number identifies
+    # one customer, so two agents saving the same number at once cannot both succeed.
+    number: Mapped[str] = mapped_column(String(32), index=True, unique=True)
     # As the customer or the import gave it.
     raw: Mapped[str] = mapped_column(String(64))
     # mobile | landline | service | other
@@ -162,7 +162,8 @@ class Call(Base):
     """One call, keyed by Asterisk's Linkedid (shared by every channel of the call)."""
 
     __tablename__ = "calls"
-    __table_args__ = (Index("ix_calls_caller_started", "caller_number", "started_at"),)
+    __table_args__ = (Index("ix_calls_caller_started", "caller_number", "started_at"),
+                      Index("ix_calls_customer_started", "customer_id", "started_at"))
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     linkedid: Mapped[str] = mapped_column(String(64), unique=True)
     # inbound | outbound
@@ -174,7 +175,7 @@ class Call(Base):
     # The hotline number dialled (DID), e.g. 4008001234.
     did: Mapped[str] = mapped_column(String(32), default="")
     queue: Mapped[str] = mapped_column(String(64), default="")
-    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
     # The agent who answered (None if nobody did).
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     agent_member: Mapped[str] = mapped_column(String(64), default="")

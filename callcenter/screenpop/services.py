@@ -71,6 +71,11 @@ class ScreenPopService:
         self.delivered = 0
         self.unbound_members: set[str] = set()
 
+    @property
+    def busy(self) -> bool:
+        """Lookups or deliveries still under way."""
+        return bool(self._chains) or any(not t.done() for t in self._contexts.values())
+
     def prepare(self, linkedid: str, caller: str) -> None:
         """Start the caller lookup for a call that just joined a queue (does not wait)."""
         if linkedid not in self._contexts:

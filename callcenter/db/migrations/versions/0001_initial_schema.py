@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 19:04:39.878960
+Create Date: 2026-11-23
 """
 from alembic import op
 import sqlalchemy as sa
@@ -111,6 +111,7 @@ def upgrade() -> None:
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('outcome', sa.String(length=16), nullable=True),
     sa.Column('rang', sa.JSON(), nullable=False),
+    sa.Column('rang_members', sa.String(length=255), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('answered_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
@@ -124,7 +125,7 @@ def upgrade() -> None:
     with op.batch_alter_table('calls', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_calls_agent_id'), ['agent_id'], unique=False)
         batch_op.create_index('ix_calls_caller_started', ['caller_number', 'started_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_calls_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index('ix_calls_customer_started', ['customer_id', 'started_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_calls_started_at'), ['started_at'], unique=False)
 
     op.create_table('customer_phones',
@@ -134,12 +135,11 @@ def upgrade() -> None:
     sa.Column('raw', sa.String(length=64), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('customer_id', 'number')
+    sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('customer_phones', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_customer_phones_customer_id'), ['customer_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_customer_phones_number'), ['number'], unique=False)
+        batch_op.create_index(batch_op.f('ix_customer_phones_number'), ['number'], unique=True)
 
     op.create_table('login_sessions',
     sa.Column('token_hash', sa.String(length=64), nullable=False),
@@ -195,7 +195,7 @@ def downgrade() -> None:
     op.drop_table('customer_phones')
     with op.batch_alter_table('calls', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_calls_started_at'))
-        batch_op.drop_index(batch_op.f('ix_calls_customer_id'))
+        batch_op.drop_index('ix_calls_customer_started')
         batch_op.drop_index('ix_calls_caller_started')
         batch_op.drop_index(batch_op.f('ix_calls_agent_id'))
 
