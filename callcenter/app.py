@@ -13,7 +13,7 @@ from aiohttp import web
 
 from callcenter.ami.connector import AmiConnector
 from callcenter.appkeys import (
-    AGENTS, AUTH, CALLS, CONNECTOR, ENGINE, HUB, LEADERSHIP, MAILBOX, POPS, RECORDER, REDIS,
+    AGENTS, AUTH, CALLS, CONNECTOR, CUSTOMER_SERVICE, ENGINE, HUB, LEADERSHIP, MAILBOX, POPS, RECORDER, REDIS,
     SESSIONMAKER, SETTINGS,
 )
 from callcenter.auth.services import AuthService
@@ -21,7 +21,6 @@ from callcenter.calls.agents import AgentDirectory
 from callcenter.calls.recorder import CallRecorder
 from callcenter.calls.services import CallService
 from callcenter.calls.tracker import CallTracker
-from callcenter.customers.keys import CUSTOMER_SERVICE
 from callcenter.customers.services import CustomerService
 from callcenter.db.engine import make_engine, make_sessionmaker, migrate
 from callcenter.realtime.hub import WebsocketHub

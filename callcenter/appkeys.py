@@ -12,6 +12,7 @@ from callcenter.auth.services import AuthService
 from callcenter.calls.agents import AgentDirectory
 from callcenter.calls.recorder import CallRecorder
 from callcenter.calls.services import CallService
+from callcenter.customers.services import CustomerService
 from callcenter.realtime.hub import WebsocketHub
 from callcenter.screenpop.services import ScreenPopService
 from callcenter.settings import Settings
@@ -29,3 +30,4 @@ RECORDER = web.AppKey("recorder", CallRecorder)
 POPS = web.AppKey("pops", ScreenPopService)
 CALLS = web.AppKey("calls", CallService)
 CONNECTOR = web.AppKey("connector", AmiConnector)
+CUSTOMER_SERVICE = web.AppKey("customer_service", CustomerService)

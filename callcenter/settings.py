@@ -26,32 +26,27 @@ class SettingsError(ValueError):
         self.variable = variable
 
 
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+def _number(env: Mapping[str, str], name: str, default: float, lo: float, hi: float, kind: type) -> float:
     var = PREFIX + name
     raw = env.get(var)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise SettingsError(var, f"must be a whole number, got {raw!r}") from None
+        what = "a whole number" if kind is int else "a number"
+        raise SettingsError(var, f"must be {what}, got {raw!r}") from None
     if not lo <= value <= hi:
         raise SettingsError(var, f"must be between {lo} and {hi}, got {value}")
     return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    return int(_number(env, name, default, lo, hi, int))
 
 
 def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
-    var = PREFIX + name
-    raw = env.get(var)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(var, f"must be a number, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise SettingsError(var, f"must be between {lo} and {hi}, got {value}")
-    return value
+    return _number(env, name, default, lo, hi, float)
 
 
 def _str(env: Mapping[str, str], name: str, default: str) -> str:

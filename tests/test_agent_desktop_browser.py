@@ -20,10 +20,8 @@ from aiohttp import web
 from playwright.async_api import Page, expect
 
 from callcenter.app import init_app
-from callcenter.appkeys import AGENTS, AUTH, CONNECTOR, HUB, SESSIONMAKER, SETTINGS
-from callcenter.customers.keys import CUSTOMER_SERVICE
+from callcenter.appkeys import AGENTS, AUTH, CONNECTOR, HUB, SESSIONMAKER
 from callcenter.customers.phones import normalise
-from callcenter.customers.services import CustomerService
 from callcenter.db.models import Address, Appliance, Customer, CustomerPhone, WorkOrder
 from callcenter.settings import Settings
 from callcenter.simulator.config import MemberConfig, QueueConfig, SimulatorConfig
@@ -32,10 +30,6 @@ from tests.waiting import wait_for
 
 pytestmark = [
     pytest.mark.browser,
-    # callcenter/web/middleware.py stores the user under a plain string key (request["user"]),
-    # which aiohttp >= 3.14 warns about; filterwarnings=error would turn every page into a 500.
-    # Remove once the middleware uses a web.RequestKey.
-    pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning"),
 ]
 
 CALLER = "13800138000"
@@ -93,14 +87,6 @@ async def _add_customer(app: web.Application, now: dt.datetime) -> None:
                         problem=PROBLEM, created_at=now - dt.timedelta(hours=3)))
 
 
-async def _customer_service_ctx(app: web.Application) -> AsyncIterator[None]:
-    """POST /api/customers needs app[CUSTOMER_SERVICE]; init_app does not set it yet (see
-    customers/keys.py). Runs after the factory's contexts, so it steps aside once it does."""
-    if CUSTOMER_SERVICE not in app:
-        app[CUSTOMER_SERVICE] = CustomerService(app[SESSIONMAKER], app[SETTINGS])
-    yield
-
-
 @pytest.fixture
 async def desk(sqlite_url) -> AsyncIterator[Desk]:
     member = MemberConfig("8001", "Local/8001@agents/n")
@@ -116,7 +102,6 @@ async def desk(sqlite_url) -> AsyncIterator[Desk]:
         ami_ping_interval=1.0, ami_ping_timeout=2.0, ami_reconnect_min=0.05, ami_reconnect_max=0.5,
     )
     app = init_app(settings)
-    app.cleanup_ctx.append(_customer_service_ctx)
     runner = web.AppRunner(app)
     await runner.setup()
     try:

@@ -3,7 +3,6 @@ the middle of a call and restored, anonymous callers."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
 from callcenter.appkeys import CONNECTOR

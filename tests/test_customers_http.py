@@ -11,16 +11,13 @@ from aiohttp import web
 from callcenter.auth import identity
 from callcenter.auth.identity import CurrentUser
 from callcenter.customers.http import routes
-from callcenter.customers.keys import CUSTOMER_SERVICE
+from callcenter.appkeys import CUSTOMER_SERVICE
 from callcenter.customers.services import CustomerService
 from callcenter.settings import Settings
 from callcenter.web.middleware import error_middleware
 
 ROLE_HEADER = "X-Test-Role"  # the fake login: this request's user has this role
-# Where the auth middleware puts the user: the typed RequestKey identity.USER, or the plain
-# "user" string key of the earlier contract (aiohttp warns about string keys: ignored here).
-USER = getattr(identity, "USER", "user")
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+USER = identity.USER  # where the auth middleware puts the user
 
 
 @web.middleware

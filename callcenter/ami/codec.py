@@ -181,20 +181,13 @@ def encode_action(
             lines.extend((key, _text(v)) for v in value)
         else:
             lines.append((key, _text(value)))
-    parts = []
-    for key, value in lines:
-        _check(key, value)
-        parts.append(f"{key}: {value}\r\n")
-    parts.append("\r\n")
-    return "".join(parts).encode("utf-8")
+    return encode_message(lines)
 
 
 def encode_message(fields: Iterable[tuple[str, str]] | Mapping[str, str]) -> bytes:
-    """Serialise a server-side message (response or event), terminator included.
-
-    Used by the simulator; values are checked like actions' so the simulator cannot emit
-    what a real Asterisk never would.
-    """
+    """Serialise a message (action, response or event), terminator included, checking every
+    header like an action's (so the simulator cannot emit what a real Asterisk never would).
+    Raises :class:`AmiInjectionError`."""
     items = fields.items() if isinstance(fields, Mapping) else fields
     parts = []
     for key, value in items:

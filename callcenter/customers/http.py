@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from callcenter.customers.keys import CUSTOMER_SERVICE
+from callcenter.appkeys import CUSTOMER_SERVICE
 from callcenter.customers.phones import normalise
 from callcenter.errors import NotFound, ValidationFailed
 from callcenter.web.middleware import current_user, json_body
