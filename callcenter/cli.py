@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 import webbrowser
 from pathlib import Path
@@ -36,8 +37,15 @@ async def _serve(settings: Settings, *, ready=None) -> None:  # type: ignore[no-
              settings.ami_host, settings.ami_port)
     if ready is not None:
         ready()
+    # SIGTERM (docker stop, systemd) shuts down like Ctrl-C: websockets closed with GOING_AWAY,
+    # pending call records flushed, AMI logged off.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
+        log.info("shutting down")
     finally:
         await runner.cleanup()
 
