@@ -28,3 +28,5 @@ def setup(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Alembic narrates every plugin and step at INFO on each start; only problems matter here.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
