@@ -86,7 +86,6 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     mailbox.on_deliver(hub.deliver)
     app[MAILBOX], app[HUB] = mailbox, hub
     yield
-    await hub.close_all()
     await _stop(*tasks)
 
 
@@ -144,6 +143,10 @@ async def ami_ctx(app: web.Application) -> AsyncIterator[None]:
     await leadership.release()
 
 
+async def _close_websockets(app: web.Application) -> None:
+    await app[HUB].close_all()
+
+
 def init_app(settings: Settings) -> web.Application:
     """Build the application; nothing connects until it starts (cleanup_ctx)."""
     from callcenter.auth.http import routes as auth_routes
@@ -157,6 +160,9 @@ def init_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=2 * 1024**2)
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([database_ctx, redis_ctx, realtime_ctx, calls_ctx, ami_ctx])
+    # Open websockets would hold the server's shutdown until its timeout: close them first
+    # (GOING_AWAY, so browsers reconnect to another instance at once).
+    app.on_shutdown.append(_close_websockets)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(settings.web_dir / "templates")),
                          autoescape=jinja2.select_autoescape(["html"]))
     for r in (auth_routes, call_routes, customer_routes, ws_routes, health_routes, page_routes):

@@ -151,6 +151,8 @@ async def test_two_instances_share_pops_through_redis(pg_url, redis_url, aiohttp
             assert [m["seq"] for m in on_one.messages if "call" in m] == [m["seq"] for m in on_two.messages if "call" in m]
             # the leader goes away: the other instance takes AMI over and pops go on
             await one.close()
+            await wait_for(lambda: on_one.ws.closed, 5)
+            assert on_one.ws.close_code == 1001  # GOING_AWAY: the browser reconnects elsewhere
             await wait_for(lambda: two.server.app[LEADERSHIP].is_leader and two.server.app[CONNECTOR].connected,
                            10, message="failover")
             lid2 = await sim.place_call(caller="13900005555", answer_after=1, talk=1)
