@@ -200,3 +200,28 @@ async def test_login_failed_is_reported_on_health(sqlite_url, aiohttp_client):
         assert "s3cret" not in repr(body)
     finally:
         await server.stop()
+
+
+async def test_call_list_shows_answered_and_missed_calls_masked(db_url, aiohttp_client):
+    await seed(db_url, {"8001", "8002"})
+    async with TranscriptReplayServer(TRANSCRIPTS / "inbound_ring_no_answer.jsonl", speed=None) as server:
+        client = await h.start(aiohttp_client, h.settings_for(db_url, server.port))
+        await wait_for(lambda: server.done.is_set(), 20)
+        app = client.server.app
+        await wait_for(lambda: not app[POPS].busy and not app[RECORDER].pending, 5)
+        for ext in ("8001", "8002"):  # 8001 answered it, 8002 missed it: both see it
+            session = await h.login(client, ext)
+            try:
+                async def listed(session=session):
+                    body = await (await session.get(client.make_url("/api/calls"))).json()
+                    return body["calls"]
+                calls = await wait_for(listed, 5, message=f"agent {ext} sees the call")
+                assert [c["id"] for c in calls] == ["1795342952.20"]
+                assert calls[0]["caller"] == "136****2222" and calls[0]["outcome"] == "answered"
+                assert not MOBILE.search(repr(calls))
+                r = await session.get(client.make_url("/api/calls?date=yesterday"))
+                assert r.status == 422 and (await r.json())["details"]["field"] == "date"
+            finally:
+                await session.close()
+        anon = await client.get("/api/calls")
+        assert anon.status == 401

@@ -163,9 +163,8 @@ class CallTracker:
             # The same call moved to another queue (transfer, overflow): same record.
             call.queue = e.queue
             call.left_queue = False
-            if call.state == "answered":
-                return [SaveCall(call.snapshot())]
-            call.state = "queued"
+            if call.state != "answered":
+                call.state = "queued"
             return [SaveCall(call.snapshot())]
         call = LiveCall(linkedid=e.linkedid, caller_uniqueid=e.uniqueid, caller=e.caller,
                         caller_name=e.caller_name, did=e.did, queue=e.queue, started_at=now)
@@ -204,7 +203,6 @@ class CallTracker:
                 r["result"] = "answered"
                 r["ring_ms"] = e.ring_s * 1000 if e.ring_s is not None else None
                 break
-        call.state = "answered"
         call.answered_by = e.member
         call.answered_at = now
         call.hold_s = e.hold_s
