@@ -50,11 +50,15 @@ class AmiError(Exception):
         self.message = message
 
 
-class AmiNotConnected(Exception):
+class AmiNotConnected(ConnectionError):
     """No logged-in AMI session right now; nothing was sent."""
 
 
-class AmiConnectionLost(Exception):
+class _SessionEnded(ConnectionError):
+    """The logged-in session closed; ``last_error`` already says why."""
+
+
+class AmiConnectionLost(ConnectionError):
     """The session dropped after the action was written and before its answer came.
     Asterisk may or may not have carried it out; it is never re-sent."""
 
@@ -198,6 +202,8 @@ class AmiConnector:
                 except AmiAuthenticationFailed:
                     self.last_error = "authentication failed"
                     log.error("AMI: authentication failed for user %r", self._username)
+                except _SessionEnded:
+                    log.warning("AMI: session to %s:%s ended (%s)", self.host, self.port, self.last_error)
                 except (OSError, ConnectionError, TimeoutError) as e:
                     self.last_error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
                     log.warning("AMI: %s:%s unreachable or lost (%s)", self.host, self.port, self.last_error)
@@ -244,11 +250,16 @@ class AmiConnector:
             for hook in self._login_hooks:
                 try:
                     await hook(self)
-                except (AmiError, AmiConnectionLost, TimeoutError) as e:
+                except (AmiError, ConnectionError, TimeoutError) as e:
                     log.warning("AMI: resync after login failed: %s", type(e).__name__)
+                except Exception:
+                    # A bug in one hook must not take the telephony link down with it.
+                    log.exception("AMI: login hook failed")
             self._release_held()
             await ended.wait()
-            raise ConnectionError(self.last_error or "connection closed")
+            if self.last_error is None:
+                self.last_error = "connection closed by Asterisk"
+            raise _SessionEnded(self.last_error)
         finally:
             self._held = None
             self._logged_in.clear()
