@@ -159,7 +159,10 @@ class Children:
 CHILDREN = Children()
 
 
-def start_server(url: str, ami_port: int, http_port: int, log_path: Path) -> subprocess.Popen[bytes]:
+def start_server(url: str, ami_port: int, http_port: int, log_path: Path,
+                 trace_path: Path | None = None) -> subprocess.Popen[bytes]:
+    """``callcenter serve``; with ``trace_path``, the same under ``_serve_traced.py`` (GC
+    pauses and event-loop lag written to that file)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
     env.update({
         "CALLCENTER_DATABASE_URL": url,
@@ -170,9 +173,13 @@ def start_server(url: str, ami_port: int, http_port: int, log_path: Path) -> sub
         "CALLCENTER_ALLOWED_ORIGINS": f"http://127.0.0.1:{http_port}",
         "CALLCENTER_LOG_LEVEL": "WARNING",
     })
+    argv = [sys.executable, "-m", "callcenter", "serve"]
+    if trace_path is not None:
+        env["CALLCENTER_BENCH_TRACE"] = str(trace_path)
+        argv = [sys.executable, str(BENCH / "_serve_traced.py")]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            ["setpriv", "--pdeathsig=TERM", "--", sys.executable, "-m", "callcenter", "serve"],
+            ["setpriv", "--pdeathsig=TERM", "--", *argv],
             env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, cwd=REPO)
     CHILDREN.procs.append(proc)
@@ -249,6 +256,8 @@ class Pops:
     """What the clients received; ``arrived`` is (Linkedid, member) → monotonic ns."""
 
     arrived: dict[tuple[str, str], int] = field(default_factory=dict)
+    # (Linkedid, member) → "known" | "unknown" | "anonymous" (what the pop said of the caller)
+    kind: dict[tuple[str, str], str] = field(default_factory=dict)
     messages: int = 0
     hellos: int = 0
     closed: int = 0
@@ -301,15 +310,20 @@ class Agents:
             pops.bytes += len(data)
             m = json.loads(data)
             call = m["call"]
-            arrived.setdefault((call["id"], call["member"]), t)
-            if m.get("customer"):
+            key = (call["id"], call["member"])
+            arrived.setdefault(key, t)
+            if m.get("lookup") == "unavailable":
+                pops.no_history += 1  # the lookup took longer than the pop waits (2 s)
+                pops.kind[key] = "lookup_late"
+            elif m.get("customer"):
                 pops.known += 1
+                pops.kind[key] = "known"
             elif call.get("anonymous"):
                 pops.anonymous += 1
+                pops.kind[key] = "anonymous"
             else:
                 pops.unknown += 1
-            if m.get("lookup") == "unavailable":
-                pops.no_history += 1
+                pops.kind[key] = "unknown"
         pops.closed += 1
 
     async def close(self) -> None:
@@ -381,9 +395,30 @@ async def health(session: aiohttp.ClientSession, base: str) -> dict[str, Any]:
         return await r.json()
 
 
+def read_trace(path: Path, t0: int, t1: int) -> dict[str, Any]:
+    """GC pauses and event-loop lags of the server between monotonic ns ``t0`` and ``t1``."""
+    gcs: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    lags: list[float] = []
+    with contextlib.suppress(OSError):
+        for line in path.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                rec = json.loads(line)
+                if "gc" in rec and t0 <= rec["gc"][0] < t1:
+                    gcs[rec["gc"][1]].append(rec["gc"][2])
+                elif "lag" in rec and t0 <= rec["lag"][0] < t1:
+                    lags.append(rec["lag"][1])
+    return {
+        "gc": {f"gen{g}": {"n": len(v), "total_ms": round(sum(v), 1), "max_ms": round(max(v, default=0), 1)}
+               for g, v in gcs.items()},
+        "loop_lag": {"over_5ms": len(lags), "over_20ms": sum(1 for x in lags if x > 20),
+                     "over_50ms": sum(1 for x in lags if x > 50), "max_ms": round(max(lags, default=0), 1),
+                     "worst": sorted(lags, reverse=True)[:8]},
+    }
+
+
 async def run_rate(*, rate: float, warmup: float, duration: float, sim: Simulator, agents: Agents,
                    server: subprocess.Popen[bytes], pg_pid: int | None, seed: int,
-                   profile_to: Path | None) -> dict[str, Any]:
+                   profile_to: Path | None, trace_path: Path | None = None) -> dict[str, Any]:
     total = warmup + duration
     pending = asyncio.create_task(sim.command(
         {"cmd": "run", "rate": rate, "duration": total, "seed": seed}, timeout=total + 60))
@@ -399,7 +434,7 @@ async def run_rate(*, rate: float, warmup: float, duration: float, sim: Simulato
     spy = None
     if profile_to is not None:
         spy = subprocess.Popen([py_spy(), "record", "-p", str(server.pid), "-d", str(int(duration)),
-                                "-r", "200", "--nonblocking", "-f", "raw", "-o", str(profile_to)],
+                                "-r", "200", "--nonblocking", "--gil", "-f", "raw", "-o", str(profile_to)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         CHILDREN.procs.append(spy)
     rss: list[float] = []
@@ -413,6 +448,8 @@ async def run_rate(*, rate: float, warmup: float, duration: float, sim: Simulato
            "postgres": pg_use.end() if pg_use else None}
     sys1 = psutil.cpu_times()
     done = await pending
+    if trace_path is not None:
+        await asyncio.sleep(1.2)  # the tracer writes once a second
     if spy is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             spy.wait(30)
@@ -424,6 +461,10 @@ async def run_rate(*, rate: float, warmup: float, duration: float, sim: Simulato
     while time.monotonic() < deadline and any(k not in arrived for k in sent):
         await asyncio.sleep(0.2)
     timed = sorted(((arrived[k] - t) / 1e6, (t - window[0]) / 1e9) for k, t in sent.items() if k in arrived)
+    by_kind: dict[str, list[float]] = {"known": [], "unknown": [], "anonymous": [], "lookup_late": []}
+    for k, t in sent.items():
+        if k in arrived:
+            by_kind[agents.pops.kind.get(k, "known")].append((arrived[k] - t) / 1e6)
     lat = [ms for ms, _ in timed]
     lost = sum(1 for k in sent if k not in arrived)
 
@@ -449,11 +490,18 @@ async def run_rate(*, rate: float, warmup: float, duration: float, sim: Simulato
         "clients_cpu_pct": round(100 * cpu["clients"] / wall, 1),
         "machine_busy_pct": round(busy, 1), "steal_pct": round(share("steal"), 1),
         "others_cpu_pct": round(others, 1),
+        # Latency by caller: known customers pay the full lookup, unknown numbers a short one
+        # (customer by number + calls by number), withheld numbers none; "lookup_late": pops
+        # sent without history because the lookup took longer than the pop waits for it (2 s).
+        "by_caller": {kind: {"n": len(v), "p50_ms": _r(percentile(sorted(v), 0.5), 2),
+                             "p99_ms": _r(percentile(sorted(v), 0.99), 2)} for kind, v in by_kind.items()},
         "live_calls_at_end": done["live_calls"],
         # The ten slowest pops: (ms, seconds into the measured window) — clustered = a stall.
         "slowest": [(round(ms, 1), round(at, 2)) for ms, at in sorted(timed, reverse=True)[:10]],
         "histogram_ms": histogram(lat),
     }
+    if trace_path is not None:
+        result["server_trace"] = read_trace(trace_path, window[0], window[1])
     return result
 
 
@@ -524,7 +572,8 @@ async def bench_database(db: str, args: argparse.Namespace, sizes: _seed.Sizes, 
     sim = await Simulator.start(sizes.agents, sizes.customers, time_scale, logs / f"sim-{db}-{stamp}.log")
     http_port = free_port()
     server_log = logs / f"server-{db}-{stamp}.log"
-    server = start_server(url, sim.port, http_port, server_log)
+    trace_path = logs / f"trace-{db}-{stamp}.jsonl" if args.trace_server else None
+    server = start_server(url, sim.port, http_port, server_log, trace_path)
     if args.nice:
         # Our processes only (PostgreSQL's backends inherit the postmaster's niceness).
         for pid in (server.pid, sim.pid, os.getpid(), pg.process.pid if pg and pg.process else None):
@@ -553,6 +602,9 @@ async def bench_database(db: str, args: argparse.Namespace, sizes: _seed.Sizes, 
             out["server_rss_mib_idle"] = round(rss_mib(server.pid), 1)
             t0 = time.monotonic()
             await agents.connect(agent_list, timeout=180)
+            if args.gc_freeze:
+                server.send_signal(signal.SIGUSR2)  # _serve_traced.py: gc.collect(); gc.freeze()
+                await asyncio.sleep(2)
             h = await health(http, base)
             out["websockets_connect_s"] = round(time.monotonic() - t0, 1)
             out["server_rss_mib_connected"] = round(rss_mib(server.pid), 1)
@@ -574,7 +626,7 @@ async def bench_database(db: str, args: argparse.Namespace, sizes: _seed.Sizes, 
                     r = await run_rate(rate=rate, warmup=args.warmup, duration=args.duration, sim=sim,
                                        agents=agents, server=server,
                                        pg_pid=pg.process.pid if pg and pg.process else None,
-                                       seed=1000 * i + k + 1, profile_to=prof)
+                                       seed=1000 * i + k + 1, profile_to=prof, trace_path=trace_path)
                     after = (await health(http, base)).get("ami", {}).get("sessions")
                     r["ami_reconnects"] = None if before is None or after is None else after - before
                     runs.append(r)
@@ -588,6 +640,14 @@ async def bench_database(db: str, args: argparse.Namespace, sizes: _seed.Sizes, 
                 if not args.keep_going and (worst["p99_ms"] is None or worst["p99_ms"] > RAMP_P99_MS
                                             or worst["lost"] > 0.01 * max(1, worst["pops_sent"])):
                     break
+            if trace_path is not None:
+                server.send_signal(signal.SIGUSR1)  # the tracer writes the heap's make-up
+                await asyncio.sleep(3)
+                heaps = [json.loads(x)["heap"] for x in trace_path.read_text().splitlines() if x.startswith('{"heap"')]
+                out["server_heap"] = heaps[-1] if heaps else None
+                if heaps:
+                    print(f"server heap: {heaps[-1]['tracked']:,} objects tracked by the GC; commonest: "
+                          + ", ".join(f"{n} {c:,}" for n, c in heaps[-1]["by_type"][:8]), flush=True)
             h = await health(http, base)
             out["ami_sessions"] = h.get("ami", {}).get("sessions")
             out["ami_events"] = h.get("ami", {}).get("events")
@@ -603,8 +663,7 @@ async def bench_database(db: str, args: argparse.Namespace, sizes: _seed.Sizes, 
     out["rates"] = results
     out["pops_received"] = {"known": agents.pops.known, "unknown": agents.pops.unknown,
                             "anonymous": agents.pops.anonymous, "without_history": agents.pops.no_history,
-                            "mean_bytes": round(agents.pops.bytes / max(1, agents.pops.known + agents.pops.unknown
-                                                                       + agents.pops.anonymous))}
+                            "mean_bytes": round(agents.pops.bytes / max(1, len(agents.pops.arrived)))}
     out["verdict"] = verdict(results)
     return out
 
@@ -656,14 +715,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-dir", type=Path, default=Path("/tmp/callcenter-bench"),
                    help="cached databases, PostgreSQL cluster and logs")
     p.add_argument("--py-spy", type=Path, default=None, metavar="DIR",
-                   help="record the server with py-spy (raw stacks) during each measured window")
+                   help="record the server with py-spy (raw stacks, samples holding the GIL = CPU of the Python thread) during each measured window")
     p.add_argument("--nice", type=int, default=0,
                    help="niceness for the benchmark's processes (e.g. -10 on a machine shared with "
                         "other work: the figures then show the product, not the neighbours)")
+    p.add_argument("--trace-server", action="store_true",
+                   help="run the server under bench/_serve_traced.py: GC pauses and event-loop "
+                        "lag per measured window")
+    p.add_argument("--gc-freeze", action="store_true",
+                   help="experiment (implies --trace-server): gc.freeze() in the server once the "
+                        "websockets are connected — not what the product does")
     p.add_argument("--seed-only", action="store_true", help="seed (or check the cache) and stop")
     p.add_argument("--json", type=Path, default=None, help="write every figure here")
     args = p.parse_args(argv)
     args.rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    if args.gc_freeze:
+        args.trace_server = True
     if not args.rates or any(r <= 0 for r in args.rates):
         p.error("--rates: positive numbers")
     if min(args.customers, args.orders, args.agents) < 1 or args.duration <= 0 or args.repeat < 1:
@@ -678,7 +745,8 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {
         "command": command, "machine": machine(), "product": product_version(), "sizes": dataclasses.asdict(sizes),
         "time_scale": time_scale, "warmup_s": args.warmup, "duration_s": args.duration,
-        "repeat": args.repeat, "nice": args.nice, "started_at": dt.datetime.now(dt.UTC).isoformat(), "databases": [],
+        "repeat": args.repeat, "nice": args.nice, "trace_server": args.trace_server,
+        "gc_freeze_experiment": args.gc_freeze, "started_at": dt.datetime.now(dt.UTC).isoformat(), "databases": [],
     }
     m = report["machine"]
     print(f"command: {command}\nmachine: {m['nproc']} cores, {m['cpu_model']}, {m['ram_gib']} GiB RAM, "
