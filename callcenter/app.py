@@ -19,6 +19,7 @@ from callcenter.appkeys import (
 )
 from callcenter.auth.services import AuthService
 from callcenter.calls.agents import AgentDirectory
+from callcenter.calls.events import EVENT_NAMES
 from callcenter.calls.recorder import CallRecorder
 from callcenter.calls.services import CallService
 from callcenter.calls.tracker import CallTracker
@@ -125,7 +126,7 @@ async def ami_ctx(app: web.Application) -> AsyncIterator[None]:
                              ping_interval=s.ami_ping_interval, ping_timeout=s.ami_ping_timeout,
                              reconnect_min=s.ami_reconnect_min, reconnect_max=s.ami_reconnect_max)
     calls = app[CALLS]
-    connector.add_event_handler(calls.on_ami_event)
+    connector.add_event_handler(calls.on_ami_event, EVENT_NAMES)
     connector.add_login_hook(calls.resync)
     app[CONNECTOR] = connector
     leadership = app[LEADERSHIP]

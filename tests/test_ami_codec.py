@@ -89,3 +89,14 @@ def test_encode_action_matches_the_recorded_shape():
 def test_injection_is_refused_before_anything_is_written(headers):
     with pytest.raises(AmiInjectionError):
         encode_action("Originate", "x-1", headers)
+
+
+def test_unwanted_events_are_passed_over_but_answers_never():
+    data = wire("resync_mid_call")
+    full = [m for m in FrameDecoder().feed(data)]
+    d = FrameDecoder(wanted=frozenset({"QueueCallerJoin", "Hangup"}))
+    lean = d.feed(data)
+    keep = [m for m in full if "Response" in m or "ActionID" in m
+            or m.get("Event") in ("QueueCallerJoin", "Hangup")]
+    assert lean == keep
+    assert d.skipped == len(full) - len(keep) > 100

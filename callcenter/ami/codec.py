@@ -92,11 +92,18 @@ class FrameDecoder:
     once as :class:`Malformed`.
     """
 
-    __slots__ = ("_buf", "_expect_banner", "banner", "_discarding")
+    __slots__ = ("_buf", "_expect_banner", "banner", "_discarding", "wanted", "skipped")
 
-    def __init__(self, *, expect_banner: bool = True) -> None:
+    def __init__(self, *, expect_banner: bool = True, wanted: frozenset[str] | None = None) -> None:
         self._buf = bytearray()
         self._expect_banner = expect_banner
+        # Event names worth parsing (None = all). Most of a busy stream (VarSet, Newexten,
+        # DeviceStateChange, Newstate …) is read past after one look at its first line;
+        # frames with an ActionID (list answers) and responses are always parsed.
+        self.wanted: frozenset[bytes] | None = None if wanted is None else frozenset(
+            w.encode() for w in wanted)
+        # Frames read past because of ``wanted``.
+        self.skipped = 0
         # The banner line, e.g. "Asterisk Call Manager/11.0.0"; None until it has arrived.
         self.banner: str | None = None
         # True while skipping the rest of an over-long frame.
@@ -118,6 +125,7 @@ class FrameDecoder:
             del buf[: nl + 2]
         start = 0
         find = buf.find
+        wanted = self.wanted
         while True:
             end = find(TERMINATOR, start)
             if end < 0:
@@ -129,6 +137,13 @@ class FrameDecoder:
                 s = start
                 while buf.startswith(EOL, s) and s < end:
                     s += 2
+                if wanted is not None and buf.startswith(b"Event: ", s):
+                    nl = find(EOL, s, end)
+                    name = bytes(buf[s + 7:nl if nl >= 0 else end])
+                    if name not in wanted and find(b"ActionID:", s, end) < 0:
+                        self.skipped += 1
+                        start = end + 4
+                        continue
                 if end - s > MAX_FRAME_BYTES:
                     # Same verdict whether the frame came in one read or many.
                     out.append(Malformed("frame too long", end - s))

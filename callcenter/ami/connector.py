@@ -81,7 +81,7 @@ class _Protocol(AMIProtocol):
 
     def __init__(self, connector: AmiConnector) -> None:
         self.connector = connector
-        self.decoder = FrameDecoder()
+        self.decoder = FrameDecoder(wanted=connector.wanted_events)
         self.banner_seen = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
@@ -136,11 +136,13 @@ class AmiConnector:
         self.state = "disconnected"
         self.last_error: str | None = None
         self.connected_since: float | None = None
-        # Counters for /health and the benchmarks.
+        # Counters for /health and the benchmarks (events parsed; see events_total).
         self.events_received = 0
         self.malformed = 0
         self.sessions = 0
         self._handlers: list[EventHandler] = []
+        # Union of the events the handlers asked for; None once any handler wants them all.
+        self.wanted_events: frozenset[str] | None = frozenset()
         self._login_hooks: list[LoginHook] = []
         self._pending: dict[str, _Pending] = {}
         self._protocol: _Protocol | None = None
@@ -157,13 +159,25 @@ class AmiConnector:
 
     # -- public interface ----------------------------------------------------------------
 
-    def add_event_handler(self, handler: EventHandler) -> None:
-        """``handler(message)`` is called for every event, in arrival order, on the read path."""
+    def add_event_handler(self, handler: EventHandler, events: frozenset[str] | None = None) -> None:
+        """``handler(message)`` is called for every event (or only those named in ``events``;
+        others may be passed over unparsed), in arrival order, on the read path. Takes effect
+        from the next session."""
         self._handlers.append(handler)
+        if events is None or self.wanted_events is None:
+            self.wanted_events = None
+        else:
+            self.wanted_events = self.wanted_events | events
 
     def add_login_hook(self, hook: LoginHook) -> None:
         """``await hook(connector)`` after every successful login (resync state there)."""
         self._login_hooks.append(hook)
+
+    @property
+    def events_total(self) -> int:
+        """Events read in this session, parsed or passed over."""
+        p = self._protocol
+        return self.events_received + (p.decoder.skipped if p is not None else 0)
 
     @property
     def connected(self) -> bool:

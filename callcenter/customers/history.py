@@ -14,7 +14,7 @@ appliances (≤ 50)          appliances(customer_id)
 orders, one UNION ALL of:  work_orders(customer_id, created_at) for each part
   open (≤ 20), last 5,
   repairs since now − 2×window
-calls (≤ 10, 30 days)      calls(customer_id) — or calls(caller_number, started_at) if unknown
+calls (≤ 10, 30 days)      calls(customer_id, started_at) — or (caller_number, started_at) if unknown
 =========================  ================================================================
 
 That is 5 queries for a known caller, 2 for an unknown number, none for an anonymous one.
@@ -31,7 +31,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, String, func, literal, select, union_all
+from sqlalchemy import Select, String, bindparam, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.customers.phones import PhoneNumber, normalise
@@ -190,10 +190,10 @@ async def build_caller_context(session: AsyncSession, raw_number: str, *, now: d
     if caller is None:
         return CallerContext(customer_id=None, customer=None, anonymous=True, new_caller=False,
                              caller=None)
-    rows = (await session.execute(_customer_with_phones(_owner_of(caller.number)))).all()
+    rows = (await session.execute(_BY_NUMBER, {"number": caller.number})).all()
     if not rows:
-        calls, calls_30d, repeat = await _calls(
-            session, Call.caller_number == caller.number, now, settings, exclude_linkedid)
+        calls, calls_30d, repeat = await _calls(session, False, caller.number, now, settings,
+                                                exclude_linkedid)
         return CallerContext(customer_id=None, customer=None, anonymous=False, new_caller=True,
                              caller=caller, recent_calls=calls, calls_30d=calls_30d,
                              repeat_caller=repeat)
@@ -204,18 +204,18 @@ async def build_customer_context(session: AsyncSession, customer_id: int, *, now
                                  settings: Settings,
                                  exclude_linkedid: str | None = None) -> CallerContext:
     """The same context for a customer picked by id (no caller); ``customer_id`` None if absent."""
-    rows = (await session.execute(_customer_with_phones(customer_id))).all()
+    rows = (await session.execute(_BY_ID, {"cid": customer_id})).all()
     if not rows:
         return CallerContext(customer_id=None, customer=None, anonymous=False, new_caller=False,
                              caller=None)
     return await _known(session, rows, None, now, settings, exclude_linkedid)
 
 
-def _owner_of(number: str) -> Any:
-    """The id of the customer owning ``number``, as a scalar subquery. Lowest id wins should two
-    customers share a number (only possible while customer_phones.number is not unique)."""
-    return (select(CustomerPhone.customer_id).where(CustomerPhone.number == number)
-            .order_by(CustomerPhone.customer_id).limit(1).scalar_subquery())
+# The statements are built once, with bound parameters: building a UNION of subqueries costs
+# more CPU than running it (bench/screen_pop.py profile), and SQLAlchemy then reuses the
+# compiled form from its cache.
+_OWNER_OF = (select(CustomerPhone.customer_id).where(CustomerPhone.number == bindparam("number"))
+             .order_by(CustomerPhone.customer_id).limit(1).scalar_subquery())
 
 
 def _customer_with_phones(customer_id: Any) -> Select[Any]:
@@ -227,25 +227,38 @@ def _customer_with_phones(customer_id: Any) -> Select[Any]:
             .where(Customer.id == customer_id).order_by(CustomerPhone.id))
 
 
+# Lowest id wins should two customers share a number (impossible while
+# customer_phones.number is unique, kept for imported legacy data).
+_BY_NUMBER = _customer_with_phones(_OWNER_OF)
+_BY_ID = _customer_with_phones(bindparam("cid"))
+_ADDRESS = (select(Address.province, Address.city, Address.district, Address.detail)
+            .where(Address.customer_id == bindparam("cid")).order_by(Address.id).limit(1))
+_APPLIANCES = (select(Appliance.id, Appliance.category, Appliance.brand, Appliance.model,
+                      Appliance.serial, Appliance.purchase_date, Appliance.warranty_months)
+               .where(Appliance.customer_id == bindparam("cid")).order_by(Appliance.id)
+               .limit(MAX_APPLIANCES))
+
 _ORDER_COLUMNS = (WorkOrder.id, WorkOrder.number, WorkOrder.status, WorkOrder.urgency,
                   WorkOrder.service_type, WorkOrder.problem, WorkOrder.created_at,
                   WorkOrder.appliance_id)
 
 
-def _orders_stmt(customer_id: int, repairs_since: dt.datetime) -> Any:
-    """Open orders, the last orders and the recent repair orders, tagged, in one round trip.
+def _orders_stmt() -> Any:
+    """Open orders, the last orders and the recent repair orders, tagged, in one round trip
+    (parameters ``cid`` and ``repairs_since``).
 
     Each part is its own indexed, limited subquery; UNION ALL promises no row order, so the
     caller sorts each part again.
     """
     newest_first = (WorkOrder.created_at.desc(), WorkOrder.id.desc())
-    mine = WorkOrder.customer_id == customer_id
+    mine = WorkOrder.customer_id == bindparam("cid")
     parts = {
         "open": select(*_ORDER_COLUMNS).where(mine, WorkOrder.status.not_in(CLOSED_STATUSES))
         .order_by(*newest_first).limit(MAX_OPEN_ORDERS),
         "recent": select(*_ORDER_COLUMNS).where(mine).order_by(*newest_first).limit(RECENT_ORDERS),
         "repair": select(*_ORDER_COLUMNS).where(
-            mine, WorkOrder.created_at >= repairs_since, WorkOrder.service_type.in_(REPAIR_TYPES),
+            mine, WorkOrder.created_at >= bindparam("repairs_since"),
+            WorkOrder.service_type.in_(REPAIR_TYPES),
             WorkOrder.status != CANCELLED, WorkOrder.appliance_id.is_not(None)),
     }
     tagged = []
@@ -253,6 +266,31 @@ def _orders_stmt(customer_id: int, repairs_since: dt.datetime) -> Any:
         sub = stmt.subquery()
         tagged.append(select(literal(tag, String).label("part"), *sub.c))
     return union_all(*tagged)
+
+
+_ORDERS = _orders_stmt()
+
+
+def _calls_stmt(who: Any) -> Any:
+    """Previous calls (parameters ``since``, ``until``, ``exclude``), newest first, ≤ 10, each
+    row with the total: count(*) OVER () is computed before LIMIT."""
+    return (select(Call.linkedid, Call.started_at, Call.outcome, Call.queue, Call.agent_member,
+                   Call.talk_s, func.count().over().label("total"))
+            .where(who, Call.started_at >= bindparam("since"), Call.started_at <= bindparam("until"),
+                   Call.linkedid != bindparam("exclude"))
+            .order_by(Call.started_at.desc()).limit(RECENT_CALLS))
+
+
+def _any_call_stmt(who: Any) -> Any:
+    return (select(Call.id).where(who, Call.started_at >= bindparam("since"),
+                                  Call.started_at <= bindparam("until"),
+                                  Call.linkedid != bindparam("exclude")).limit(1))
+
+
+_CALLS_OF_CUSTOMER = _calls_stmt(Call.customer_id == bindparam("who"))
+_CALLS_OF_NUMBER = _calls_stmt(Call.caller_number == bindparam("who"))
+_ANY_CALL_OF_CUSTOMER = _any_call_stmt(Call.customer_id == bindparam("who"))
+_ANY_CALL_OF_NUMBER = _any_call_stmt(Call.caller_number == bindparam("who"))
 
 
 def _newest_first(rows: list[Any]) -> tuple[OrderView, ...]:
@@ -268,24 +306,18 @@ async def _known(session: AsyncSession, rows: list[Any], caller: PhoneNumber | N
     now_utc = _utc(now)
     today = now_utc.astimezone(settings.tz).date()
     phones = tuple(PhoneNumber(r.number, r.kind) for r in rows if r.number is not None)
-    addr = (await session.execute(
-        select(Address.province, Address.city, Address.district, Address.detail)
-        .where(Address.customer_id == cid).order_by(Address.id).limit(1))).first()
+    addr = (await session.execute(_ADDRESS, {"cid": cid})).first()
     appliances = tuple(
         ApplianceView(a.id, a.category, a.brand, a.model, a.serial, a.purchase_date,
                       a.warranty_months, warranty_status(a.purchase_date, a.warranty_months, today))
-        for a in await session.execute(
-            select(Appliance.id, Appliance.category, Appliance.brand, Appliance.model,
-                   Appliance.serial, Appliance.purchase_date, Appliance.warranty_months)
-            .where(Appliance.customer_id == cid).order_by(Appliance.id).limit(MAX_APPLIANCES)))
+        for a in await session.execute(_APPLIANCES, {"cid": cid}))
     window = dt.timedelta(days=settings.repeat_repair_days)
     by_part: dict[str, list[Any]] = {"open": [], "recent": [], "repair": []}
-    for r in await session.execute(_orders_stmt(cid, now_utc - 2 * window)):
+    for r in await session.execute(_ORDERS, {"cid": cid, "repairs_since": now_utc - 2 * window}):
         by_part[r.part].append(r)
     repeated = repeat_repairs([(r.appliance_id, _utc(r.created_at)) for r in by_part["repair"]],
                               now=now_utc, window=window)
-    calls, calls_30d, repeat = await _calls(session, Call.customer_id == cid, now, settings,
-                                            exclude_linkedid)
+    calls, calls_30d, repeat = await _calls(session, True, cid, now, settings, exclude_linkedid)
     return CallerContext(
         customer_id=cid,
         customer=CustomerView(cid, first.name, first.level, first.remarks, phones,
@@ -296,27 +328,24 @@ async def _known(session: AsyncSession, rows: list[Any], caller: PhoneNumber | N
         repeat_repair=bool(repeated), repeat_repair_appliance_ids=repeated)
 
 
-async def _calls(session: AsyncSession, who: Any, now: dt.datetime, settings: Settings,
-                 exclude_linkedid: str | None) -> tuple[tuple[CallView, ...], int, bool]:
-    """Previous calls of the last 30 days (newest first, ≤ 10), their count, repeat-caller flag."""
+async def _calls(session: AsyncSession, by_customer: bool, who: Any, now: dt.datetime,
+                 settings: Settings, exclude_linkedid: str | None) -> tuple[tuple[CallView, ...], int, bool]:
+    """Previous calls of the last 30 days (newest first, ≤ 10), their count, repeat-caller flag.
+    ``who``: a customer id (``by_customer``) or a normalised number."""
     now_utc = _utc(now)
-    since = now_utc - CALLS_LOOKBACK
-    conditions = [who, Call.started_at >= since, Call.started_at <= now_utc]
-    if exclude_linkedid:
-        conditions.append(Call.linkedid != exclude_linkedid)
-    # count(*) OVER () is computed before LIMIT: the 30-day total comes with the first 10 rows.
-    rows = (await session.execute(
-        select(Call.linkedid, Call.started_at, Call.outcome, Call.queue, Call.agent_member,
-               Call.talk_s, func.count().over().label("total"))
-        .where(*conditions).order_by(Call.started_at.desc()).limit(RECENT_CALLS))).all()
+    params = {"who": who, "since": now_utc - CALLS_LOOKBACK, "until": now_utc,
+              "exclude": exclude_linkedid or ""}
+    rows = (await session.execute(_CALLS_OF_CUSTOMER if by_customer else _CALLS_OF_NUMBER,
+                                  params)).all()
     calls = tuple(CallView(r.linkedid, _utc(r.started_at), r.outcome, r.queue, r.agent_member,
                            r.talk_s) for r in rows)
     window = dt.timedelta(seconds=settings.repeat_caller_window)
     if window <= CALLS_LOOKBACK:
         repeat = bool(calls) and calls[0].started_at >= now_utc - window
     else:  # a window longer than the 30 days fetched: ask once more
-        conditions[1] = Call.started_at >= now_utc - window
-        repeat = (await session.execute(select(Call.id).where(*conditions).limit(1))).first() is not None
+        params["since"] = now_utc - window
+        repeat = (await session.execute(_ANY_CALL_OF_CUSTOMER if by_customer else _ANY_CALL_OF_NUMBER,
+                                        params)).first() is not None
     return calls, (rows[0].total if rows else 0), repeat
 
 

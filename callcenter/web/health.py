@@ -46,7 +46,7 @@ async def health(request: web.Request) -> web.Response:
     user = request.get(USER)
     if user is not None and user.role in ("supervisor", "admin"):
         ami.update({"host": c.host, "port": c.port, "error_detail": c.last_error,
-                    "events": c.events_received, "malformed_frames": c.malformed, "sessions": c.sessions})
+                    "events": c.events_total, "malformed_frames": c.malformed, "sessions": c.sessions})
         if c.connected_since:
             ami["connected_since"] = dt.datetime.fromtimestamp(c.connected_since, dt.UTC).isoformat()
     body["ami"] = ami
