@@ -4,10 +4,11 @@ flushed in one transaction every ``interval`` seconds (and on shutdown)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.calls.agents import AgentDirectory
@@ -70,32 +71,51 @@ class CallRecorder:
             if snap["state"] == "ended":
                 self._customers.pop(lid, None)
 
+    def _row(self, lid: str, snap: dict[str, Any]) -> dict[str, Any]:
+        caller = snap["caller"] or ""
+        phone = normalise(caller, self._area) if caller else None
+        members = dict.fromkeys(r["member"] for r in snap["rang"])
+        answered_by = snap["answered_by"] or ""
+        return {
+            "linkedid": lid, "direction": "inbound", "caller_raw": caller[:64],
+            "caller_number": phone.number if phone else "", "did": snap["did"] or "",
+            "queue": snap["queue"] or "", "state": snap["state"], "outcome": snap["outcome"],
+            "rang": [dict(r, agent_id=self._agents.resolve(r["member"])) for r in snap["rang"]],
+            "rang_members": ("," + ",".join(members) + ",")[:255] if members else "",
+            "started_at": snap["started_at"], "answered_at": snap["answered_at"],
+            "ended_at": snap["ended_at"], "hold_s": snap["hold_s"], "talk_s": snap["talk_s"],
+            "agent_member": answered_by,
+            "agent_id": self._agents.resolve(answered_by) if answered_by else None,
+            "customer_id": self._customers.get(lid),
+        }
+
     async def _write(self, batch: dict[str, dict[str, Any]]) -> None:
+        rows = [self._row(lid, snap) for lid, snap in batch.items()]
         async with self._sessionmaker.begin() as s:
-            rows = {c.linkedid: c for c in await s.scalars(select(Call).where(Call.linkedid.in_(list(batch))))}
-            for lid, snap in batch.items():
-                row = rows.get(lid)
-                if row is None:
-                    row = Call(linkedid=lid, direction="inbound")
-                    s.add(row)
-                caller = snap["caller"] or ""
-                phone = normalise(caller, self._area) if caller else None
-                row.caller_raw = caller[:64]
-                row.caller_number = phone.number if phone else ""
-                row.did = snap["did"] or row.did or ""
-                row.queue = snap["queue"] or row.queue or ""
-                row.state = snap["state"]
-                row.outcome = snap["outcome"]
-                row.rang = [dict(r, agent_id=self._agents.resolve(r["member"])) for r in snap["rang"]]
-                members = dict.fromkeys(r["member"] for r in snap["rang"])
-                row.rang_members = ("," + ",".join(members) + ",")[:255] if members else ""
-                row.started_at = snap["started_at"]
-                row.answered_at = snap["answered_at"]
-                row.ended_at = snap["ended_at"]
-                row.hold_s = snap["hold_s"]
-                row.talk_s = snap["talk_s"]
-                if snap["answered_by"]:
-                    row.agent_member = snap["answered_by"]
-                    row.agent_id = self._agents.resolve(snap["answered_by"])
-                if lid in self._customers:
-                    row.customer_id = self._customers[lid]
+            await s.execute(_upsert(s.bind.dialect.name), rows)
+
+
+_KEEP_IF_EMPTY = ("did", "queue", "agent_member")  # a later snapshot may not know them
+_KEEP_IF_NULL = ("customer_id", "agent_id")
+
+
+@functools.cache
+def _upsert(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (linkedid) DO UPDATE, built once per dialect and run as one
+    executemany: no ORM unit of work on the event loop for every flush."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(Call)
+    new = stmt.excluded
+    table = Call.__table__.c
+    updates: dict[str, Any] = {}
+    for col in ("caller_raw", "caller_number", "state", "outcome", "rang", "rang_members",
+                "started_at", "answered_at", "ended_at", "hold_s", "talk_s"):
+        updates[col] = new[col]
+    for col in _KEEP_IF_EMPTY:
+        updates[col] = func.coalesce(func.nullif(new[col], ""), table[col])
+    for col in _KEEP_IF_NULL:
+        updates[col] = func.coalesce(new[col], table[col])
+    return stmt.on_conflict_do_update(index_elements=[table.linkedid], set_=updates)
