@@ -97,18 +97,18 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     agents = AgentDirectory(app[SESSIONMAKER])
     await agents.refresh()
-    recorder = CallRecorder(app[SESSIONMAKER], agents, local_area_code=settings.local_area_code)
+    recorder = CallRecorder(app[ENGINE], agents, local_area_code=settings.local_area_code)
     tracker = CallTracker()
 
-    async def lookup(session, caller, now, linkedid):  # type: ignore[no-untyped-def]
-        return await build_caller_context(session, caller, now=now, settings=settings,
+    async def lookup(conn, caller, now, linkedid):  # type: ignore[no-untyped-def]
+        return await build_caller_context(conn, caller, now=now, settings=settings,
                                           exclude_linkedid=linkedid)
 
     def on_customer(linkedid: str, customer_id: int | None) -> None:
         live = tracker.calls.get(linkedid)
         recorder.set_customer(linkedid, customer_id, live.snapshot() if live else None)
 
-    pops = ScreenPopService(app[SESSIONMAKER], app[MAILBOX], agents, lookup, on_customer=on_customer)
+    pops = ScreenPopService(app[ENGINE], app[MAILBOX], agents, lookup, on_customer=on_customer)
     app[AGENTS], app[RECORDER], app[POPS] = agents, recorder, pops
     app[CALLS] = CallService(tracker, recorder, pops)
     tasks = [asyncio.create_task(agents.run(), name="agents-refresh"),

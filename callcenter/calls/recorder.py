@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 from sqlalchemy import func
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callcenter.calls.agents import AgentDirectory
 from callcenter.customers.phones import normalise
@@ -19,9 +19,9 @@ log = logging.getLogger("callcenter.calls")
 
 
 class CallRecorder:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], agents: AgentDirectory,
+    def __init__(self, engine: AsyncEngine, agents: AgentDirectory,
                  *, local_area_code: str = "", interval: float = 0.2) -> None:
-        self._sessionmaker = sessionmaker
+        self._engine = engine
         self._agents = agents
         self._area = local_area_code
         self.interval = interval
@@ -91,8 +91,9 @@ class CallRecorder:
 
     async def _write(self, batch: dict[str, dict[str, Any]]) -> None:
         rows = [self._row(lid, snap) for lid, snap in batch.items()]
-        async with self._sessionmaker.begin() as s:
-            await s.execute(_upsert(s.bind.dialect.name), rows)
+        # Core executemany on a connection: a constant statement, the rows as parameters.
+        async with self._engine.begin() as conn:
+            await conn.execute(_upsert(conn.dialect.name), rows)
 
 
 _KEEP_IF_EMPTY = ("did", "queue", "agent_member")  # a later snapshot may not know them

@@ -32,7 +32,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, String, bindparam, func, literal, select, union_all
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+# The queries are plain Core selects: a Connection (what the pop path uses: no ORM Session
+# bookkeeping per call) or a Session both run them.
+Db = AsyncConnection | AsyncSession
 
 from callcenter.customers.phones import PhoneNumber, normalise
 from callcenter.customers.warranty import Warranty, warranty_status
@@ -176,7 +180,7 @@ class CallerContext:
         }
 
 
-async def build_caller_context(session: AsyncSession, raw_number: str, *, now: dt.datetime,
+async def build_caller_context(session: Db, raw_number: str, *, now: dt.datetime,
                                settings: Settings,
                                exclude_linkedid: str | None = None) -> CallerContext:
     """The context for an inbound call from ``raw_number`` (CallerIDNum as Asterisk gave it).
@@ -200,7 +204,7 @@ async def build_caller_context(session: AsyncSession, raw_number: str, *, now: d
     return await _known(session, rows, caller, now, settings, exclude_linkedid)
 
 
-async def build_customer_context(session: AsyncSession, customer_id: int, *, now: dt.datetime,
+async def build_customer_context(session: Db, customer_id: int, *, now: dt.datetime,
                                  settings: Settings,
                                  exclude_linkedid: str | None = None) -> CallerContext:
     """The same context for a customer picked by id (no caller); ``customer_id`` None if absent."""
@@ -299,7 +303,7 @@ def _newest_first(rows: list[Any]) -> tuple[OrderView, ...]:
                            _utc(r.created_at), r.appliance_id) for r in rows)
 
 
-async def _known(session: AsyncSession, rows: list[Any], caller: PhoneNumber | None,
+async def _known(session: Db, rows: list[Any], caller: PhoneNumber | None,
                  now: dt.datetime, settings: Settings, exclude_linkedid: str | None) -> CallerContext:
     first = rows[0]
     cid = first.id
@@ -328,7 +332,7 @@ async def _known(session: AsyncSession, rows: list[Any], caller: PhoneNumber | N
         repeat_repair=bool(repeated), repeat_repair_appliance_ids=repeated)
 
 
-async def _calls(session: AsyncSession, by_customer: bool, who: Any, now: dt.datetime,
+async def _calls(session: Db, by_customer: bool, who: Any, now: dt.datetime,
                  settings: Settings, exclude_linkedid: str | None) -> tuple[tuple[CallView, ...], int, bool]:
     """Previous calls of the last 30 days (newest first, ≤ 10), their count, repeat-caller flag.
     ``who``: a customer id (``by_customer``) or a normalised number."""

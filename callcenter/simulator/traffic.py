@@ -48,6 +48,7 @@ async def run_traffic(sim: AmiSimulator, rate: float, duration: float | None,
     if rate <= 0:
         raise ValueError(f"rate must be > 0, got {rate!r}")
     rng = random.Random(prof.seed)
+    callers = tuple(callers)  # once: a million numbers copied per call capped the rate
     queues = [prof.queue] if prof.queue else list(sim.engine.queues)
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -59,7 +60,7 @@ async def run_traffic(sim: AmiSimulator, rate: float, duration: float | None,
         elif roll < prof.anonymous_ratio + prof.unknown_ratio or not callers:
             number = _random_mobile(rng)
         else:
-            number = rng.choice(list(callers))
+            number = rng.choice(callers)
         abandon = rng.uniform(3.0, 15.0) if rng.random() < prof.abandon_ratio else None
         await sim.place_call(
             caller=number,
