@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -35,11 +34,16 @@ log = logging.getLogger("callcenter")
 
 
 async def _stop(*tasks: asyncio.Task) -> None:
+    """Cancel and await; a task that had failed is logged, not re-raised into the caller."""
     for t in tasks:
         t.cancel()
     for t in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await t
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("background task %s failed", t.get_name())
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -62,10 +66,13 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         return
     import redis.asyncio as aioredis
 
+    from redis.exceptions import RedisError
+
     client = aioredis.from_url(url, decode_responses=True, health_check_interval=10)
     try:
         await client.ping()
-    except (ConnectionError, OSError) as e:
+    except (RedisError, OSError) as e:
+        await client.aclose()
         raise RuntimeError(f"CALLCENTER_REDIS_URL: Redis does not answer ({type(e).__name__})") from e
     app[REDIS] = client
     yield
@@ -83,7 +90,11 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         mailbox = RedisMailbox(redis, settings.pop_replay_limit)
         app[LEADERSHIP] = RedisLeadership(redis, ttl=settings.leader_ttl)
         ready = asyncio.Event()
-        tasks.append(asyncio.create_task(mailbox.run(ready.set), name="mailbox"))
+
+        def resubscribed() -> None:
+            tasks.append(asyncio.create_task(hub.catch_up(mailbox), name="ws-catch-up"))
+
+        tasks.append(asyncio.create_task(mailbox.run(ready.set, resubscribed), name="mailbox"))
         await asyncio.wait_for(ready.wait(), 10)
     mailbox.on_deliver(hub.deliver)
     app[MAILBOX], app[HUB] = mailbox, hub
@@ -133,11 +144,23 @@ async def ami_ctx(app: web.Application) -> AsyncIterator[None]:
 
     async def lead() -> None:
         while True:
-            await leadership.acquire()
-            runner = asyncio.create_task(connector.run(), name="ami")
-            lost = asyncio.create_task(leadership.lost(), name="leadership")
-            done, _ = await asyncio.wait([runner, lost], return_when=asyncio.FIRST_COMPLETED)
-            await _stop(runner, lost)
+            try:
+                await leadership.acquire()
+                runner = asyncio.create_task(connector.run(), name="ami")
+                lost = asyncio.create_task(leadership.lost(), name="leadership")
+                try:
+                    await asyncio.wait([runner, lost], return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    # Also on cancellation (shutdown): the AMI session ends before the lease
+                    # is released, so two instances never hold AMI at once.
+                    await _stop(runner, lost)
+                    # Another instance follows the calls now; what we knew goes stale.
+                    calls.reset()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("AMI leadership loop failed; retrying")
+                await asyncio.sleep(1.0)
 
     task = asyncio.create_task(lead(), name="ami-leader")
     yield

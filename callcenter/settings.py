@@ -173,6 +173,10 @@ class Settings:
         for var, v in (("AMI_USERNAME", s.ami_username), ("AMI_SECRET", s.ami_secret)):
             if any(c in v for c in "\r\n\x00"):
                 raise SettingsError(PREFIX + var, "must not contain CR, LF or NUL")
+        if s.pop_replay_limit + 2 > s.ws_queue_size:
+            # A replay larger than the client's queue would drop it on every reconnect.
+            raise SettingsError(PREFIX + "POP_REPLAY_LIMIT",
+                                f"must be at most CALLCENTER_WS_QUEUE_SIZE - 2 ({s.ws_queue_size - 2})")
         if s.ami_reconnect_min > s.ami_reconnect_max:
             raise SettingsError(PREFIX + "AMI_RECONNECT_MIN", "must not exceed CALLCENTER_AMI_RECONNECT_MAX")
         return s

@@ -43,9 +43,9 @@ async def mailboxes(request):
 async def test_numbering_replay_and_fan_out(mailboxes):
     a, b = mailboxes
     seen_a, seen_b = [], []
-    a.on_deliver(lambda agent, m: seen_a.append((agent, m["seq"], m["type"])))
+    a.on_deliver(lambda agent, m: seen_a.append((agent, m["seq"], json.loads(m["_text"])["type"])))
     if b is not a:
-        b.on_deliver(lambda agent, m: seen_b.append((agent, m["seq"], m["type"])))
+        b.on_deliver(lambda agent, m: seen_b.append((agent, m["seq"], json.loads(m["_text"])["type"])))
     posted = [await a.post(7, {"type": "call.ringing", "n": 1}), await b.post(7, {"type": "call.answered"}),
               await a.post(8, {"type": "call.ringing"})]
     assert [m["seq"] for m in posted] == [1, 2, 1]

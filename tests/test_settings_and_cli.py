@@ -28,6 +28,7 @@ from tests.waiting import wait_for
     ({"CALLCENTER_LOG_LEVEL": "LOUD"}, "CALLCENTER_LOG_LEVEL"),
     ({"CALLCENTER_SECURE_COOKIES": "maybe"}, "CALLCENTER_SECURE_COOKIES"),
     ({"CALLCENTER_AMI_RECONNECT_MIN": "5", "CALLCENTER_AMI_RECONNECT_MAX": "1"}, "CALLCENTER_AMI_RECONNECT_MIN"),
+    ({"CALLCENTER_POP_REPLAY_LIMIT": "300", "CALLCENTER_WS_QUEUE_SIZE": "256"}, "CALLCENTER_POP_REPLAY_LIMIT"),
 ])
 def test_a_bad_value_names_its_variable(env, variable):
     with pytest.raises(SettingsError) as e:

@@ -343,7 +343,7 @@ class AmiConnector:
     def _resolve(self, p: _Pending, msg: Message) -> bool:
         """Route an answer to its pending action; False if it is an ordinary event."""
         fut = p.future
-        if "Response" in msg:
+        if "Response" in msg and "Event" not in msg:  # OriginateResponse has both: an event
             if fut.done():
                 return True
             if msg["Response"] == "Error":

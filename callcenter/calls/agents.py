@@ -36,11 +36,18 @@ class AgentDirectory:
                 select(User.id, User.extension, User.display_name, User.username)
                 .where(User.active.is_(True), User.extension.is_not(None)))).all()
             members = (await s.execute(
-                select(AgentMember.user_id, AgentMember.member_name, AgentMember.interface))).all()
+                select(AgentMember.user_id, AgentMember.member_name, AgentMember.interface)
+                .join(User, User.id == AgentMember.user_id).where(User.active.is_(True)))).all()
         self._by_extension = {ext: uid for uid, ext, _, _ in users}
         self.names = {uid: (name or username) for uid, _, name, username in users}
         self._by_member = {m: uid for uid, m, _ in members}
         self._by_interface = {i: uid for uid, _, i in members}
+
+    def members_of(self, user_id: int) -> set[str]:
+        """The member names a user answers to (explicit bindings and the extension)."""
+        names = {m for m, uid in self._by_member.items() if uid == user_id}
+        names.update(e for e, uid in self._by_extension.items() if uid == user_id)
+        return names
 
     def resolve(self, member: str, interface: str = "") -> int | None:
         """The user id behind a member, or None if no active agent is bound to it."""

@@ -9,7 +9,7 @@ import datetime as dt
 from aiohttp import web
 from sqlalchemy import or_, select
 
-from callcenter.appkeys import SESSIONMAKER, SETTINGS
+from callcenter.appkeys import AGENTS, SESSIONMAKER, SETTINGS
 from callcenter.db.models import Call, Customer
 from callcenter.errors import ValidationFailed
 from callcenter.privacy import mask_name, mask_phone
@@ -32,10 +32,10 @@ async def list_calls(request: web.Request) -> web.Response:
     raw = request.query.get("date")
     try:
         day = dt.date.fromisoformat(raw) if raw else dt.datetime.now(settings.tz).date()
-    except ValueError:
+        start = dt.datetime.combine(day, dt.time(0), settings.tz).astimezone(dt.UTC)
+        end = start + dt.timedelta(days=1)
+    except (ValueError, OverflowError):
         raise ValidationFailed("date", "YYYY-MM-DD") from None
-    start = dt.datetime.combine(day, dt.time(0), settings.tz).astimezone(dt.UTC)
-    end = start + dt.timedelta(days=1)
     try:
         limit = min(500, max(1, int(request.query.get("limit", "200"))))
     except ValueError:
@@ -44,9 +44,9 @@ async def list_calls(request: web.Request) -> web.Response:
          .where(Call.started_at >= start, Call.started_at < end)
          .order_by(Call.started_at.desc()).limit(limit))
     if user.role not in SEE_ALL:
-        member = user.extension or "\x00"
-        q = q.where(or_(Call.agent_id == user.id, Call.agent_member == member,
-                        Call.rang_members.contains(f",{member},", autoescape=True)))
+        members = request.app[AGENTS].members_of(user.id) or {user.extension or "\x00"}
+        q = q.where(or_(Call.agent_id == user.id, Call.agent_member.in_(members),
+                        *(Call.rang_members.contains(f",{m},", autoescape=True) for m in members)))
     async with request.app[SESSIONMAKER]() as s:
         rows = (await s.execute(q)).all()
     calls = [{

@@ -25,6 +25,12 @@ class CallService:
         self.pops = pops
         self._clock = clock
 
+    def reset(self) -> None:
+        """Forget live calls without telling anyone (leadership moved to another instance,
+        which rebuilds them from Asterisk and owns their records now)."""
+        self.tracker.calls.clear()
+        self.pops.forget_all()
+
     def on_ami_event(self, msg: Message) -> None:
         """Read path: map, apply, schedule. No awaiting here."""
         event = to_call_event(msg)

@@ -186,7 +186,7 @@ class Call(Base):
     # Member names rung, in order, with their result: [{"member", "agent_id", "result", "ring_ms"}]
     rang: Mapped[list] = mapped_column(JSON, default=list)
     # The same members as ",8002,8001," so "calls that rang me" is a plain LIKE within a day.
-    rang_members: Mapped[str] = mapped_column(String(255), default="")
+    rang_members: Mapped[str] = mapped_column(Text, default="")
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
     answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from aiohttp import WSMsgType, web
 
@@ -18,6 +19,7 @@ from callcenter.errors import Forbidden, ValidationFailed
 from callcenter.web.middleware import current_user
 
 log = logging.getLogger("callcenter.ws")
+_SEQ = re.compile(r"[0-9]{1,18}")  # ASCII digits only ("²".isdigit() is True)
 routes = web.RouteTableDef()
 
 
@@ -35,7 +37,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     raw = request.query.get("last_seq")
     last_seq: int | None = None
     if raw is not None:
-        if not raw.isdigit() or len(raw) > 18:
+        if not _SEQ.fullmatch(raw):
             raise ValidationFailed("last_seq", "a whole number ≥ 0")
         last_seq = int(raw)
 

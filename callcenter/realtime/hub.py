@@ -4,6 +4,7 @@ dropped, never waited for (one slow browser must not delay another agent's pop).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import defaultdict
 from typing import Any
@@ -105,6 +106,27 @@ class WebsocketHub:
                 del self._by_agent[client.agent_id]
         if client.writer is not None:
             client.writer.cancel()
+
+    async def catch_up(self, mailbox: Any) -> None:
+        """After a gap in delivery (the Redis subscription was lost), hand every client what
+        was posted meanwhile, or tell it to resync if that is no longer kept."""
+        for c in [c for s in self._by_agent.values() for c in s]:
+            if c.dropped or c.replaying:
+                continue
+            try:
+                current, missed = await mailbox.since(c.agent_id, c.last_seq)
+            except Exception:
+                log.warning("ws: catch-up for agent %s failed", c.agent_id)
+                continue
+            if missed is None:
+                c.last_seq = current
+                try:
+                    c.queue.put_nowait(json.dumps({"type": "resync", "seq": current}))
+                except asyncio.QueueFull:
+                    c.drop()
+            else:
+                for m in missed:
+                    c.offer(m)
 
     async def close_all(self) -> None:
         """Shutdown: close every socket with GOING_AWAY so browsers reconnect elsewhere."""

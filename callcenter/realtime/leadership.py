@@ -14,6 +14,8 @@ import os
 import secrets
 from typing import Any, Protocol
 
+from redis.exceptions import RedisError
+
 log = logging.getLogger("callcenter.leadership")
 
 
@@ -76,7 +78,7 @@ class RedisLeadership:
                     self.is_leader = True
                     log.info("leadership: this instance now holds the AMI connection")
                     return
-            except (ConnectionError, OSError) as e:
+            except (RedisError, OSError) as e:
                 log.warning("leadership: redis unavailable (%s)", type(e).__name__)
             await asyncio.sleep(self.ttl_ms / 3000)
 
@@ -85,7 +87,9 @@ class RedisLeadership:
             await asyncio.sleep(self.ttl_ms / 3000)
             try:
                 ok = await self._renew(keys=[self.key], args=[self.token, self.ttl_ms])
-            except (ConnectionError, OSError):
+            except (RedisError, OSError):
+                # Cannot prove we still hold it: another instance may take it when it expires,
+                # so stop now rather than risk two instances on AMI.
                 ok = 0
             if not ok:
                 self.is_leader = False
@@ -97,5 +101,5 @@ class RedisLeadership:
             self.is_leader = False
             try:
                 await self._release(keys=[self.key], args=[self.token])
-            except (ConnectionError, OSError):
-                pass
+            except (RedisError, OSError):
+                pass  # it expires by itself within ttl

@@ -12,10 +12,17 @@ instances can never hand out the same number and a message is never published un
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from redis.exceptions import RedisError
+
+log = logging.getLogger("callcenter.mailbox")
 
 Deliver = Callable[[int, dict[str, Any]], None]
 CHANNEL = "agent-messages"
@@ -33,6 +40,12 @@ class Mailbox(Protocol):
         ...
 
     def on_deliver(self, handler: Deliver) -> None: ...
+
+
+def _seq_of(text: str) -> int:
+    """The number of a kept message without parsing it: its text is '{"seq":N,…}' (_POST)."""
+    end = text.find(",", 7)
+    return int(text[7:end if end > 0 else -1])
 
 
 def _dumps(message: dict[str, Any]) -> str:
@@ -88,7 +101,7 @@ else
 end
 redis.call('RPUSH', KEYS[2], text)
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
-redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. text)
+redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. seq .. ' ' .. text)
 return seq
 """
 
@@ -127,32 +140,45 @@ class RedisMailbox:
         current = int(current_raw or 0)
         if seq >= current:
             return current, []
-        missed = [m for m in (json.loads(i) for i in items) if m["seq"] > seq]
+        missed = [{"seq": n, "_text": text} for text in items if (n := _seq_of(text)) > seq]
         if not missed or missed[0]["seq"] != seq + 1:
             return current, None
-        for m in missed:
-            m["_text"] = _dumps(m)
         return current, missed
 
-    async def run(self, ready: Callable[[], None] | None = None) -> None:
-        """Deliver what any instance posts to this instance's handlers, until cancelled."""
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(self.channel)
-        if ready is not None:
-            ready()
-        try:
-            while True:
-                msg = await pubsub.get_message(timeout=1.0)
-                if msg is None or msg.get("type") != "message":
-                    continue
-                data = msg["data"]
-                if isinstance(data, bytes):
-                    data = data.decode()
-                agent_raw, _, text = data.partition(" ")
-                message = json.loads(text)
-                message["_text"] = text
-                agent_id = int(agent_raw)
-                for h in self._deliver:
-                    h(agent_id, message)
-        finally:
-            await pubsub.aclose()
+    async def run(self, ready: Callable[[], None] | None = None,
+                  resubscribed: Callable[[], None] | None = None) -> None:
+        """Deliver what any instance posts to this instance's handlers, until cancelled.
+
+        Survives Redis going away: it resubscribes with backoff and then calls
+        ``resubscribed()`` so the hub can fetch what was published meanwhile (``since``).
+        Delivered messages carry only ``seq`` and ``_text`` (the JSON is not parsed here:
+        every instance receives every agent's messages).
+        """
+        delay, first = 0.1, True
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                if first and ready is not None:
+                    ready()
+                elif not first and resubscribed is not None:
+                    resubscribed()
+                first, delay = False, 0.1
+                while True:
+                    msg = await pubsub.get_message(timeout=1.0)
+                    if msg is None or msg.get("type") != "message":
+                        continue
+                    data = msg["data"]
+                    if isinstance(data, bytes):
+                        data = data.decode()
+                    agent_raw, seq_raw, text = data.split(" ", 2)
+                    agent_id, message = int(agent_raw), {"seq": int(seq_raw), "_text": text}
+                    for h in self._deliver:
+                        h(agent_id, message)
+            except (RedisError, OSError) as e:
+                log.warning("mailbox: redis subscription lost (%s); resubscribing", type(e).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()

@@ -114,6 +114,12 @@ class ScreenPopService:
         else:
             prev.add_done_callback(lambda _t: self._drop(linkedid, ctx))
 
+    def forget_all(self) -> None:
+        """Drop every prepared context (messages already queued still go out)."""
+        for task in self._contexts.values():
+            task.cancel()
+        self._contexts.clear()
+
     def _drop(self, linkedid: str, ctx: asyncio.Task | None) -> None:
         if self._contexts.get(linkedid) is ctx and linkedid not in self._chains:
             self._contexts.pop(linkedid, None)

@@ -111,7 +111,7 @@ def upgrade() -> None:
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('outcome', sa.String(length=16), nullable=True),
     sa.Column('rang', sa.JSON(), nullable=False),
-    sa.Column('rang_members', sa.String(length=255), nullable=False),
+    sa.Column('rang_members', sa.Text(), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('answered_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
