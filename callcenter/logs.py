@@ -11,19 +11,21 @@ from callcenter.privacy import mask_phone
 _MOBILE = re.compile(r"(?<!\d)(?:\+?86)?1[3-9]\d{9}(?!\d)")
 
 
-class MaskNumbers(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.getMessage()
-        masked = _MOBILE.sub(lambda m: mask_phone(m.group()[-11:]), msg)
-        if masked != msg:
-            record.msg, record.args = masked, None
-        return True
+def mask_mobiles(text: str) -> str:
+    return _MOBILE.sub(lambda m: mask_phone(m.group()[-11:]), text)
+
+
+class MaskingFormatter(logging.Formatter):
+    """Masks the whole formatted record — message, traceback and stack — not just the message:
+    an exception's text (a library's error naming a value) is part of the line too."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_mobiles(super().format(record))
 
 
 def setup(level: str = "INFO") -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(MaskNumbers())
+    handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -135,8 +135,8 @@ async def desk_page(browser) -> AsyncIterator[Page]:
     assert not errors, f"uncaught errors in the page: {errors}"
 
 
-async def _log_in(page: Page, desk: Desk, password: str = PASSWORD) -> None:
-    await page.goto(f"{desk.url}/login?next=/")
+async def _log_in(page: Page, desk: Desk, password: str = PASSWORD, next_: str = "/") -> None:
+    await page.goto(f"{desk.url}/login?next={next_}")
     await page.get_by_test_id("login-username").fill("wangxm")
     await page.get_by_test_id("login-password").fill(password)
     await page.get_by_test_id("login-submit").click()
@@ -213,6 +213,15 @@ async def test_wrong_password_shows_the_error(desk: Desk, desk_page: Page) -> No
     await expect(page.get_by_test_id("login-error")).to_have_text("用户名或密码错误")
     assert page.url.startswith(f"{desk.url}/login")
     await expect(page.get_by_test_id("login-password")).to_have_value("")
+
+
+@pytest.mark.parametrize("next_", ["//evil.example/", "/%09/evil.example/", "https://evil.example/",
+                                   "/%0A/evil.example/", "/%5C/evil.example/"])
+async def test_login_never_redirects_off_site(desk: Desk, desk_page: Page, next_: str) -> None:
+    page = desk_page
+    await _log_in(page, desk, next_=next_)
+    await page.wait_for_url(lambda url: "/login" not in url, wait_until="commit")
+    assert page.url == desk.url + "/", page.url
 
 
 async def test_anonymous_caller_shows_anonymous(desk: Desk, desk_page: Page) -> None:

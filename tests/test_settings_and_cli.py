@@ -107,3 +107,28 @@ async def test_serve_and_simulate_as_processes(tmp_path):
             p.terminate()
         for p in (srv, sim):
             await asyncio.wait_for(p.wait(), 20)
+
+
+def test_log_lines_and_tracebacks_never_carry_a_mobile_number():
+    import io
+    import logging
+
+    from callcenter.logs import MaskingFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(MaskingFormatter("%(message)s"))
+    log = logging.getLogger("test.masking")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        log.warning("caller %s", "13800138000")
+        try:
+            raise ValueError("bad row ('+8613900001111', 'x')")
+        except ValueError:
+            log.exception("write failed")
+    finally:
+        log.removeHandler(handler)
+    out = stream.getvalue()
+    assert "138****8000" in out and "139****1111" in out
+    assert "13800138000" not in out and "13900001111" not in out

@@ -4,12 +4,23 @@ const form = document.getElementById("login-form");
 const errorBox = document.getElementById("login-error");
 const submit = form.querySelector("button[type=submit]");
 
-/** Only a path on this site: "//evil.example" or "https://…" would make the login page an open redirect. */
+/** Only a path on this site: "//evil.example", "https://…" or "/\t/evil.example" (browsers drop
+ * tabs and newlines from URLs) would make the login page an open redirect. The browser's own URL
+ * parser decides, and the result must stay on this origin. */
 function safeNext(raw) {
-  if (typeof raw !== "string" || !raw.startsWith("/") || raw.startsWith("//") || raw.startsWith("/\\")) {
+  if (typeof raw !== "string" || !raw.startsWith("/")) {
     return "/";
   }
-  return raw;
+  let url;
+  try {
+    url = new URL(raw, window.location.origin);
+  } catch {
+    return "/";
+  }
+  if (url.origin !== window.location.origin) {
+    return "/";
+  }
+  return url.pathname + url.search + url.hash;
 }
 
 function showError(text) {
