@@ -13,10 +13,12 @@ from aiohttp import web
 
 from callcenter.ami.connector import AmiConnector
 from callcenter.appkeys import (
-    AGENTS, AUTH, CALLS, CONNECTOR, CUSTOMER_SERVICE, ENGINE, HUB, LEADERSHIP, MAILBOX, POPS, RECORDER, REDIS,
+    AGENTS, AUTH, CALLS, CONNECTOR, CUSTOMER_SERVICE, ENGINE, HUB, LEADERSHIP, LOGIN_THROTTLE, MAILBOX,
+    POPS, RECORDER, REDIS,
     SESSIONMAKER, SETTINGS,
 )
 from callcenter.auth.services import AuthService
+from callcenter.auth.throttle import LocalLoginThrottle, RedisLoginThrottle
 from callcenter.calls.agents import AgentDirectory
 from callcenter.calls.events import EVENT_NAMES
 from callcenter.calls.recorder import CallRecorder
@@ -86,9 +88,11 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     if redis is None:
         mailbox = LocalMailbox(settings.pop_replay_limit)
         app[LEADERSHIP] = LocalLeadership()
+        app[LOGIN_THROTTLE] = LocalLoginThrottle()
     else:
         mailbox = RedisMailbox(redis, settings.pop_replay_limit)
         app[LEADERSHIP] = RedisLeadership(redis, ttl=settings.leader_ttl)
+        app[LOGIN_THROTTLE] = RedisLoginThrottle(redis)
         ready = asyncio.Event()
 
         def resubscribed() -> None:

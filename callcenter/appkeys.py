@@ -21,6 +21,7 @@ SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 AUTH = web.AppKey("auth", AuthService)
+LOGIN_THROTTLE = web.AppKey("login_throttle", Any)  # auth.throttle.LoginThrottle
 REDIS = web.AppKey("redis", Any)  # redis.asyncio.Redis, or None without Redis
 MAILBOX = web.AppKey("mailbox", Any)  # realtime.mailbox.Mailbox
 LEADERSHIP = web.AppKey("leadership", Any)  # realtime.leadership.Leadership

@@ -56,3 +56,8 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     status = 409
     code = "conflict"
+
+
+class TooManyAttempts(DomainError):
+    status = 429
+    code = "too_many_attempts"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from callcenter.appkeys import AUTH, SETTINGS
-from callcenter.errors import ValidationFailed
+from callcenter.appkeys import AUTH, LOGIN_THROTTLE, SETTINGS
+from callcenter.errors import NotAuthenticated, TooManyAttempts, ValidationFailed
 from callcenter.web.middleware import COOKIE, current_user, json_body
 
 routes = web.RouteTableDef()
@@ -24,7 +24,17 @@ async def login(request: web.Request) -> web.Response:
         raise ValidationFailed("username", "required")
     if not isinstance(password, str) or not password:
         raise ValidationFailed("password", "required")
-    token, user = await request.app[AUTH].login(username[:64], password[:256])
+    username = username[:64]
+    throttle, ip = request.app[LOGIN_THROTTLE], request.remote or "?"
+    wait = await throttle.wait_seconds(username, ip)
+    if wait:
+        raise TooManyAttempts("登录失败次数过多，请稍后再试 (too many failed logins)", retry_after=wait)
+    try:
+        token, user = await request.app[AUTH].login(username, password[:256])
+    except NotAuthenticated:
+        await throttle.failed(username, ip)
+        raise
+    await throttle.succeeded(username)
     settings = request.app[SETTINGS]
     resp = web.json_response({"user": _user_json(user)})
     resp.set_cookie(COOKIE, token, httponly=True, samesite="Lax", secure=settings.secure_cookies,

@@ -21,8 +21,11 @@ async def error_middleware(request: web.Request, handler):  # type: ignore[no-un
         return await handler(request)
     except DomainError as e:
         if request.path.startswith("/api/") or request.path == "/ws":
-            return web.json_response(e.to_json(), status=e.status,
+            resp = web.json_response(e.to_json(), status=e.status,
                                      dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
+            if "retry_after" in e.details:
+                resp.headers["Retry-After"] = str(e.details["retry_after"])
+            return resp
         if isinstance(e, NotAuthenticated):
             raise web.HTTPFound("/login") from e
         return web.Response(text=e.message, status=e.status)
