@@ -68,9 +68,17 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         return
     import redis.asyncio as aioredis
 
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import RedisError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    client = aioredis.from_url(url, decode_responses=True, health_check_interval=10)
+    # A command on a connection Redis dropped (restart, failover) is retried on a fresh one
+    # instead of losing, say, a pop.
+    client = aioredis.from_url(url, decode_responses=True, health_check_interval=10,
+                               retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 5),
+                               retry_on_error=[RedisConnectionError, RedisTimeoutError])
     try:
         await client.ping()
     except (RedisError, OSError) as e:
@@ -125,7 +133,7 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
 
     pops = ScreenPopService(app[ENGINE], app[MAILBOX], agents, lookup, on_customer=on_customer)
     app[AGENTS], app[RECORDER], app[POPS] = agents, recorder, pops
-    app[CALLS] = CallService(tracker, recorder, pops)
+    app[CALLS] = CallService(tracker, recorder, pops, app[ENGINE])
     tasks = [asyncio.create_task(agents.run(), name="agents-refresh"),
              asyncio.create_task(recorder.run(), name="call-recorder")]
     yield

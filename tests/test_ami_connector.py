@@ -189,3 +189,24 @@ async def test_error_response_raises(tiny):
         with pytest.raises(TimeoutError):
             await c.send_action("NoSuchAction", timeout=0.2)
     assert AmiError("x", "y").message == "y"
+
+
+async def test_originate_response_in_the_same_read_as_its_answer_reaches_handlers(tiny):
+    server, port = await tiny(answer_originate=False)
+    c = connector(port)
+    got: list[dict] = []
+    c.add_event_handler(got.append, frozenset({"OriginateResponse"}))
+    async with running(c):
+        await c.wait_connected(5)
+        pending = asyncio.create_task(c.send_action("Originate", {"Channel": "Local/13800000001@outbound-trunk",
+                                                                  "Async": True}))
+        await wait_for(lambda: any(a.get("Action") == "Originate" for a in server.actions), 5)
+        aid = next(a["ActionID"] for a in server.actions if a.get("Action") == "Originate")
+        # as in originate_failures.jsonl, both in one write: the answer, then the outcome event
+        server.write(b"Response: Success\r\nActionID: " + aid.encode() + b"\r\nMessage: Originate successfully queued\r\n\r\n"
+                     b"Event: OriginateResponse\r\nPrivilege: call,all\r\nActionID: " + aid.encode()
+                     + b"\r\nResponse: Failure\r\nChannel: Local/13800000001@outbound-trunk\r\nReason: 5\r\n"
+                     b"Uniqueid: <unknown>\r\n\r\n")
+        assert (await pending)["Message"] == "Originate successfully queued"
+        await wait_for(lambda: got, 5, message="OriginateResponse dispatched")
+        assert got[0]["Reason"] == "5" and got[0]["ActionID"] == aid

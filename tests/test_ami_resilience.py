@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 
-from callcenter.appkeys import CONNECTOR
+from callcenter.appkeys import CONNECTOR, POPS, RECORDER
 from callcenter.simulator import AmiSimulator, MemberConfig, QueueConfig, SimulatorConfig
 from tests import apphelpers as h
 from tests.waiting import wait_for
@@ -88,3 +88,43 @@ async def test_anonymous_caller_pops_as_anonymous(sqlite_url, aiohttp_client):
         finally:
             for s in socks:
                 await s.close()
+
+
+async def test_restart_mid_call_keeps_the_calls_history(db_url, aiohttp_client):
+    """The server restarts while a call talks: the rebuilt call keeps its record's past (when it
+    started, who was rung) and ends as answered by the same agent."""
+    from sqlalchemy import select
+
+    from callcenter.db.models import Call
+
+    async with AmiSimulator(sim_config(time_scale=0.05)) as sim:
+        settings = h.settings_for(db_url, sim.port)
+        first = await h.start(aiohttp_client, settings)
+        await h.add_agents(first, "8001", "8002")
+        await wait_for(lambda: first.server.app[CONNECTOR].connected, 10)
+        socks = [await h.connect(first, "8001"), await h.connect(first, "8002")]
+        lid = await sim.place_call(caller="13900008888", answer_after=2, talk=80,
+                                   no_answer_members=("8002",))
+        await wait_for(lambda: any("call.answered" in s.types(lid) for s in socks), 10)
+        for s in socks:
+            await s.close()
+        app = first.server.app
+        await wait_for(lambda: not app[RECORDER].pending and not app[POPS].busy, 5)
+        async with h.sessionmaker_of(first)() as s:
+            before = (await s.scalars(select(Call).where(Call.linkedid == lid))).one()
+        await first.close()
+
+        second = await h.start(aiohttp_client, settings)
+        await wait_for(lambda: second.server.app[CONNECTOR].connected, 10)
+        sm = h.sessionmaker_of(second)
+
+        async def ended():
+            async with sm() as s:
+                row = (await s.scalars(select(Call).where(Call.linkedid == lid))).one()
+            return row if row.state == "ended" else None
+
+        after = await wait_for(ended, 15, message="the rebuilt call ended")
+        assert after.outcome == "answered" and after.agent_member == before.agent_member
+        assert after.started_at == before.started_at
+        assert [r["member"] for r in after.rang][:len(before.rang)] == [r["member"] for r in before.rang]
+        assert after.rang_members.startswith(before.rang_members.rstrip(","))

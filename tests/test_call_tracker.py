@@ -173,3 +173,43 @@ def test_device_of(value, device):
 ])
 def test_extension_of(interface, ext):
     assert extension_of(interface) == ext
+
+
+def _until(name: str, stop) -> CallTracker:  # type: ignore[no-untyped-def]
+    tracker = CallTracker()
+    for msg in events(name):
+        ev = to_call_event(msg)
+        if ev is not None:
+            tracker.apply(ev, T0)
+        if stop(msg):
+            break
+    return tracker
+
+
+def _chan(channel: str, linkedid: str, bridged: bool) -> dict:
+    return {"Event": "CoreShowChannel", "Channel": channel, "Linkedid": linkedid,
+            "Uniqueid": channel, "BridgeId": "b1" if bridged else ""}
+
+
+def test_resync_catches_up_with_an_answer_made_while_away():
+    # 8001 was ringing when the connection dropped; the lists say its leg is now bridged
+    tracker = _until("inbound_answered", lambda m: m["Event"] == "AgentCalled" and m["MemberName"] == "8001")
+    lid = "1795342910.6"
+    assert tracker.calls[lid].ringing == {"8001": "Local/8001@agents/n"}
+    members = [{"Name": "8001", "Location": "Local/8001@agents/n"}, {"Name": "8002", "Location": "Local/8002@agents/n"}]
+    chans = [_chan("Local/13800138000@pstn-in-00000003;2", lid, True),
+             _chan("Local/8001@agents-00000005;1", lid, True)]
+    effects = tracker.resync(chans, [], members, T0, known_before=[lid])
+    notes = [(e.member, e.type) for e in effects if isinstance(e, NotifyAgent)]
+    assert notes == [("8001", "call.answered")]
+    assert tracker.calls[lid].answered_by == "8001" and tracker.calls[lid].state == "answered"
+
+
+def test_resync_ends_a_ring_whose_leg_is_gone():
+    tracker = _until("inbound_answered", lambda m: m["Event"] == "AgentCalled" and m["MemberName"] == "8002")
+    lid = "1795342910.6"
+    chans = [_chan("Local/13800138000@pstn-in-00000003;2", lid, False)]
+    effects = tracker.resync(chans, [], [], T0, known_before=[lid])
+    assert [(e.member, e.type, e.reason) for e in effects if isinstance(e, NotifyAgent)] == [
+        ("8002", "call.missed", "no_answer")]
+    assert tracker.calls[lid].state == "queued"

@@ -163,3 +163,28 @@ async def test_two_instances_share_pops_through_redis(pg_url, redis_url, aiohttp
         finally:
             await on_one.close()
             await on_two.close()
+
+
+async def test_redis_blip_does_not_stop_pops_or_ami(pg_url, redis_url, aiohttp_client):
+    """Every Redis connection is killed once: the lease, the subscription and the pops recover."""
+    queue = QueueConfig("aftersales", (MemberConfig("8001", "Local/8001@agents/n"),))
+    async with AmiSimulator(SimulatorConfig(port=0, queues=(queue,), time_scale=0.05)) as sim:
+        app_client = await h.start(aiohttp_client, h.settings_for(pg_url, sim.port, redis_url=redis_url,
+                                                                  leader_ttl=1.0))
+        await h.add_agents(app_client, "8001")
+        app = app_client.server.app
+        await wait_for(lambda: app[CONNECTOR].connected, 10)
+        sock = await h.connect(app_client, "8001")
+        admin = aioredis.from_url(redis_url)
+        try:
+            lid = await sim.place_call(caller="13900006666", answer_after=1, talk=1)
+            await wait_for(lambda: "call.ended" in sock.types(lid), 10)
+            await admin.client_kill_filter(_type="normal", skipme=True)
+            await admin.client_kill_filter(_type="pubsub", skipme=True)
+            await wait_for(lambda: app[LEADERSHIP].is_leader and app[CONNECTOR].connected, 15,
+                           message="leadership and AMI back after the blip")
+            lid2 = await sim.place_call(caller="13900007777", answer_after=1, talk=1)
+            await wait_for(lambda: "call.ended" in sock.types(lid2), 15, message=repr(sock.messages[-3:]))
+        finally:
+            await admin.aclose()
+            await sock.close()

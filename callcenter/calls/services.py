@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callcenter.ami.codec import Message
 from callcenter.ami.connector import AmiConnector
@@ -10,6 +14,7 @@ from callcenter.calls.events import to_call_event
 from callcenter.calls.recorder import CallRecorder
 from callcenter.calls.tracker import CallTracker, Effect, LookUpCaller, NotifyAgent, SaveCall
 from callcenter.clock import Clock, utcnow
+from callcenter.db.models import Call
 from callcenter.screenpop.services import ScreenPopService
 
 log = logging.getLogger("callcenter.calls")
@@ -19,7 +24,8 @@ class CallService:
     """Registered as the connector's event handler and login hook."""
 
     def __init__(self, tracker: CallTracker, recorder: CallRecorder, pops: ScreenPopService,
-                 *, clock: Clock = utcnow) -> None:
+                 engine: AsyncEngine, *, clock: Clock = utcnow) -> None:
+        self._engine = engine
         self.tracker = tracker
         self.recorder = recorder
         self.pops = pops
@@ -58,6 +64,38 @@ class CallService:
         members = [m for m in queue_items if m.get("Event") == "QueueMember"]
         effects = self.tracker.resync(channels, entries, members, self._clock(),
                                       known_before=known)
-        self.carry_out(effects)
+        rebuilt = {lid for lid, c in self.tracker.calls.items() if c.rebuilt and lid not in known}
+        # Rebuilt calls are saved once their record's history is merged in (below).
+        self.carry_out([e for e in effects if not (isinstance(e, SaveCall) and e.call["id"] in rebuilt)])
+        if rebuilt:
+            await self._merge_records(rebuilt)
         log.info("AMI resync: %d channels, %d queue callers, %d members, %d live calls",
                  len(channels), len(entries), len(members), len(self.tracker.calls))
+
+    async def _merge_records(self, linkedids: set[str]) -> None:
+        """A call rebuilt from the lists knows only the present; its record knows the past
+        (when it started, who was rung, when it was answered). Keep both, then save."""
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(
+                select(Call.linkedid, Call.started_at, Call.answered_at, Call.hold_s, Call.rang,
+                       Call.did, Call.queue).where(Call.linkedid.in_(list(linkedids))))).all()
+        for r in rows:
+            call = self.tracker.calls.get(r.linkedid)
+            if call is None:
+                continue
+            call.started_at = _aware(r.started_at)
+            if r.answered_at is not None and call.answered_by is not None:
+                call.answered_at = _aware(r.answered_at)
+            if call.hold_s is None:
+                call.hold_s = r.hold_s
+            call.rang = [{k: v for k, v in ring.items() if k != "agent_id"} for ring in (r.rang or [])] + call.rang
+            call.did = call.did or r.did
+            call.queue = call.queue or r.queue
+        for lid in linkedids:
+            call = self.tracker.calls.get(lid)
+            if call is not None:
+                self.recorder.save(call.snapshot())
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)

@@ -58,6 +58,8 @@ class LiveCall:
     ended_at: dt.datetime | None = None
     abandoned: bool = False
     left_queue: bool = False
+    # Rebuilt from the list actions after a (re)login: what happened before is in the record.
+    rebuilt: bool = False
     hold_s: int | None = None
     talk_s: int | None = None
 
@@ -181,7 +183,7 @@ class CallTracker:
         return [NotifyAgent(e.member, e.interface, "call.ringing", call.snapshot())]
 
     def _ring_stopped(self, call: LiveCall, member: str, ring_ms: int | None,
-                      reason: str) -> list[Effect]:
+                      reason: str, *, save: bool = True) -> list[Effect]:
         interface = call.ringing.pop(member, None)
         if interface is None:
             return []
@@ -192,8 +194,8 @@ class CallTracker:
                 break
         if not call.ringing and call.state == "ringing":
             call.state = "queued"
-        return [NotifyAgent(member, interface, "call.missed", call.snapshot(), reason),
-                SaveCall(call.snapshot())]
+        snap = call.snapshot()
+        return [NotifyAgent(member, interface, "call.missed", snap, reason)] + ([SaveCall(snap)] if save else [])
 
     def _answered(self, call: LiveCall, e: CallAnswered, now: dt.datetime) -> list[Effect]:
         effects: list[Effect] = []
@@ -205,10 +207,11 @@ class CallTracker:
                 break
         call.answered_by = e.member
         call.answered_at = now
-        call.hold_s = e.hold_s
+        if e.hold_s is not None:
+            call.hold_s = e.hold_s
         # Under ringall the others' phones stop: their pop must go away.
         for member in list(call.ringing):
-            effects.extend(self._ring_stopped(call, member, None, "answered_elsewhere"))
+            effects.extend(self._ring_stopped(call, member, None, "answered_elsewhere", save=False))
         call.state = "answered"
         effects.append(NotifyAgent(e.member, interface, "call.answered", call.snapshot()))
         effects.append(SaveCall(call.snapshot()))
@@ -248,6 +251,24 @@ class CallTracker:
 
     # -- resynchronisation after a (re)login ----------------------------------------------
 
+    def _reconcile(self, call: LiveCall, chans: list[Message],
+                   member_by_device: dict[str, tuple[str, str]], now: dt.datetime) -> list[Effect]:
+        """A call we knew that is still there: catch up with what happened while we were away
+        (a ringing phone answered, or its ring over)."""
+        effects: list[Effect] = []
+        present = {device_of(c.get("Channel", "")): c for c in chans}
+        if call.answered_by is None:
+            bridged = next((member_by_device[d] for d, c in present.items()
+                            if d in member_by_device and c.get("BridgeId")), None)
+            if bridged is not None:
+                member, interface = bridged
+                effects.extend(self._answered(call, CallAnswered(call.linkedid, call.queue, member,
+                                                                 interface, None, None), now))
+        for member, interface in list(call.ringing.items()):
+            if device_of(interface) not in present:
+                effects.extend(self._ring_stopped(call, member, None, "no_answer"))
+        return effects
+
     def resync(self, channels: Iterable[Message], entries: Iterable[Message],
                members: Iterable[Message], now: dt.datetime, *,
                known_before: Iterable[str] | None = None) -> list[Effect]:
@@ -273,6 +294,8 @@ class CallTracker:
         candidates = self.calls if known_before is None else set(known_before)
         for lid in [lid for lid in candidates if lid in self.calls and lid not in by_linkedid]:
             effects.extend(self._ended(self.calls[lid], now))
+        for lid in [lid for lid in candidates if lid in self.calls]:
+            effects.extend(self._reconcile(self.calls[lid], by_linkedid[lid], member_by_device, now))
         for entry in entries:
             lid = linkedid_of.get(entry.get("Uniqueid", ""))
             if not lid or lid in self.calls:
@@ -281,7 +304,8 @@ class CallTracker:
             call = LiveCall(linkedid=lid, caller_uniqueid=entry.get("Uniqueid", ""),
                             caller=caller_id(entry.get("CallerIDNum")),
                             caller_name=caller_id(entry.get("CallerIDName")), did="",
-                            queue=entry.get("Queue", ""), started_at=now - dt.timedelta(seconds=wait))
+                            queue=entry.get("Queue", ""), started_at=now - dt.timedelta(seconds=wait),
+                            rebuilt=True)
             for ch in by_linkedid[lid]:
                 if ch.get("Uniqueid") == call.caller_uniqueid:
                     call.did = ch.get("Exten", "")
@@ -304,7 +328,7 @@ class CallTracker:
                             caller_name=caller_id(caller.get("CallerIDName")),
                             did=caller.get("Exten", ""), queue="",
                             started_at=now - dt.timedelta(seconds=seconds), state="answered",
-                            answered_by=agent[0], answered_at=now)
+                            answered_by=agent[0], answered_at=now, rebuilt=True)
             self.calls[lid] = call
             effects.append(SaveCall(call.snapshot()))
         return effects
