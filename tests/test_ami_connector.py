@@ -210,3 +210,11 @@ async def test_originate_response_in_the_same_read_as_its_answer_reaches_handler
         assert (await pending)["Message"] == "Originate successfully queued"
         await wait_for(lambda: got, 5, message="OriginateResponse dispatched")
         assert got[0]["Reason"] == "5" and got[0]["ActionID"] == aid
+
+
+async def test_stopping_logs_off(tiny):
+    server, port = await tiny()
+    c = connector(port)
+    async with running(c):
+        await c.wait_connected(5)
+    await wait_for(lambda: any(a.get("Action") == "Logoff" for a in server.actions), 5)

@@ -279,6 +279,10 @@ class AmiConnector:
             self._logged_in.clear()
             if pinger is not None:
                 pinger.cancel()
+            if not protocol.closed and self.state == "connected":
+                # Stopping (cancelled): say goodbye, best effort and not awaited, so Asterisk
+                # logs a clean logoff rather than a dropped manager session.
+                protocol.send_bytes(encode_action("Logoff", f"{self._id_prefix}-bye"))
             protocol.close()
             if not ended.is_set():
                 self._fail_pending(AmiConnectionLost("session closed"))
