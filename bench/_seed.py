@@ -232,14 +232,7 @@ async def ensure_sqlite(data_dir: Path, sizes: Sizes) -> tuple[str, dict[str, An
     path.parent.mkdir(parents=True, exist_ok=True)
     _check_numbers(sizes.customers)
     t0 = time.monotonic()
-    engine = make_engine(url)
-    try:
-        await migrate(engine)
-        now = dt.datetime.now(dt.UTC)
-        async with engine.begin() as c:
-            await c.execute(insert(User), _agent_rows(sizes.agents, now))
-    finally:
-        await engine.dispose()
+    now = await _schema_and_agents(url, sizes)
     per_table = _load_sqlite(path, sizes, now)
     seconds = time.monotonic() - t0
     _write_marker(marker, sizes, seconds, per_table)
@@ -377,14 +370,7 @@ async def ensure_postgres(pg: BenchPostgres, sizes: Sizes) -> tuple[str, dict[st
     _check_numbers(sizes.customers)
     url = pg.url(name)
     t0 = time.monotonic()
-    engine = make_engine(url)
-    try:
-        await migrate(engine)
-        now = dt.datetime.now(dt.UTC)
-        async with engine.begin() as c:
-            await c.execute(insert(User), _agent_rows(sizes.agents, now))
-    finally:
-        await engine.dispose()
+    now = await _schema_and_agents(url, sizes)
     per_table = await _load_postgres(pg, name, sizes, now)
     seconds = time.monotonic() - t0
     _write_marker(marker, sizes, seconds, per_table)
@@ -469,3 +455,17 @@ async def prepare_run(url: str, agents: int) -> tuple[list[Agent], str]:
 
 def member_list(agents: Sequence[Agent]) -> list[str]:
     return [a.extension for a in agents]
+
+
+async def _schema_and_agents(url: str, sizes) -> dt.datetime:  # type: ignore[no-untyped-def]
+    """The product's schema (its migrations, so its indexes) and the agents; returns the
+    seeding time used for every row."""
+    engine = make_engine(url)
+    try:
+        await migrate(engine)
+        now = dt.datetime.now(dt.UTC)
+        async with engine.begin() as c:
+            await c.execute(insert(User), _agent_rows(sizes.agents, now))
+    finally:
+        await engine.dispose()
+    return now
