@@ -11,7 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+if TYPE_CHECKING:
+    from callcenter.crypto import PhoneVault
 
 PREFIX = "CALLCENTER_"
 ROLES = ("agent", "dispatcher", "engineer", "survey", "supervisor", "admin")
@@ -118,6 +122,11 @@ class Settings:
     web_dir: Path = field(default=REPO_ROOT / "web")
     log_level: str = "INFO"
     secure_cookies: bool = False
+    # Phone-number keys (callcenter.crypto): "id:base64,…", current first. Empty → generated
+    # once into key_file (single process only; several instances must share env keys).
+    data_keys: str = field(default="", repr=False)
+    index_keys: str = field(default="", repr=False)
+    key_file: Path = Path("var/callcenter.keys")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -169,7 +178,21 @@ class Settings:
             web_dir=web_dir,
             log_level=level,
             secure_cookies=_bool(env, "SECURE_COOKIES", d.secure_cookies),
+            data_keys=_str(env, "DATA_KEYS", ""),
+            index_keys=_str(env, "INDEX_KEYS", ""),
+            key_file=Path(_str(env, "KEY_FILE", str(d.key_file))),
         )
+        from callcenter.crypto import KeySpecError, parse_keys
+
+        if bool(s.data_keys) != bool(s.index_keys):
+            raise SettingsError(PREFIX + ("INDEX_KEYS" if s.data_keys else "DATA_KEYS"),
+                                "set both CALLCENTER_DATA_KEYS and CALLCENTER_INDEX_KEYS, or neither")
+        for var, spec in (("DATA_KEYS", s.data_keys), ("INDEX_KEYS", s.index_keys)):
+            if spec:
+                try:
+                    parse_keys(spec, PREFIX + var)
+                except KeySpecError as e:
+                    raise SettingsError(PREFIX + var, str(e).split(": ", 1)[1]) from None
         for var, v in (("AMI_USERNAME", s.ami_username), ("AMI_SECRET", s.ami_secret)):
             if any(c in v for c in "\r\n\x00"):
                 raise SettingsError(PREFIX + var, "must not contain CR, LF or NUL")
@@ -196,3 +219,11 @@ class Settings:
         hosts = {self.http_host, "127.0.0.1", "localhost"} if self.http_host in (
             "127.0.0.1", "localhost", "0.0.0.0") else {self.http_host}
         return tuple(sorted(f"http://{h}:{self.http_port}" for h in hosts))
+
+    def phone_vault(self) -> PhoneVault:
+        """The vault for these keys (env), or for the generated key file."""
+        from callcenter.crypto import PhoneVault, load_or_create_key_file
+
+        if self.data_keys:
+            return PhoneVault.from_specs(self.data_keys, self.index_keys)
+        return PhoneVault.from_specs(*load_or_create_key_file(self.key_file))

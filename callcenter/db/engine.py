@@ -49,8 +49,11 @@ def _alembic_config(connection=None):  # type: ignore[no-untyped-def]
     return cfg
 
 
-async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` with Alembic (the only way tables are created)."""
+async def migrate(engine: AsyncEngine, revision: str = "heads") -> None:
+    """Bring the schema to ``revision`` with Alembic (the only way tables are created).
+
+    ``heads``: every branch, so features developed side by side can each add a revision off the
+    same parent until a merge revision joins them."""
     from alembic import command
 
     def _upgrade(sync_conn) -> None:  # type: ignore[no-untyped-def]

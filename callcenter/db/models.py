@@ -11,7 +11,6 @@ import datetime as dt
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -23,13 +22,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-
-
-class Base(DeclarativeBase):
-    pass
+from callcenter.db.base import Base, BigId
 
 
 class User(Base):
@@ -45,6 +40,12 @@ class User(Base):
     extension: Mapped[str | None] = mapped_column(String(32), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # Engineers' staff number as printed on the forms (GY2024001); unique when set.
+    staff_no: Mapped[str | None] = mapped_column(String(16), unique=True)
+    # The engineer's (or any staff member's) mobile, sealed like customers' numbers
+    # (callcenter.crypto): ciphertext and the masked form shown on SA-AP-003.
+    mobile_enc: Mapped[str] = mapped_column(Text, default="")
+    mobile_masked: Mapped[str] = mapped_column(String(32), default="")
 
 
 class LoginSession(Base):
@@ -139,23 +140,65 @@ class Appliance(Base):
 
 
 class WorkOrder(Base):
-    """Enough of SA-WO-002 for the caller's history; the work-order issue extends it."""
+    """SA-WO-002 售后服务工单. Its status follows ``callcenter.orders.states``; every change of
+    status is an :class:`~callcenter.db.records.OrderEvent`; the SLA clocks read the ``*_at``
+    milestones below (``callcenter.sla.rules``)."""
 
     __tablename__ = "work_orders"
-    __table_args__ = (Index("ix_work_orders_customer_created", "customer_id", "created_at"),)
+    __table_args__ = (Index("ix_work_orders_customer_created", "customer_id", "created_at"),
+                      Index("ix_work_orders_status_urgency", "status", "urgency"),
+                      Index("ix_work_orders_engineer_status", "engineer_id", "status"))
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     appliance_id: Mapped[int | None] = mapped_column(ForeignKey("appliances.id", ondelete="SET NULL"), index=True)
-    # 上门维修 / 远程支持 / 安装 / 退换货
+    # The intake record (CR…) it was created from; None for imported past orders.
+    intake_id: Mapped[int | None] = mapped_column(ForeignKey("intake_records.id", ondelete="SET NULL"), index=True)
+    # The service address (to the door number).
+    address_id: Mapped[int | None] = mapped_column(ForeignKey("addresses.id", ondelete="SET NULL"))
+    # The inbound call it came from (Asterisk Linkedid), "" if none.
+    call_linkedid: Mapped[str] = mapped_column(String(64), default="", index=True)
+    # hotline | import | app | ecommerce | wechat — where the order came from.
+    source: Mapped[str] = mapped_column(String(16), default="hotline")
+    # Product as on the proof of purchase (copied so the order stays right if the appliance
+    # record is later corrected); searched by model and serial.
+    product_model: Mapped[str] = mapped_column(String(64), default="", index=True)
+    serial: Mapped[str] = mapped_column(String(64), default="", index=True)
+    # 保内 / 保外 / 理赔机, decided at creation from the purchase date.
+    warranty: Mapped[str] = mapped_column(String(8), default="保外")
+    # 上门维修 / 远程支持 / 安装 / 退换货 / 送修 (carry-in: its own states)
     service_type: Mapped[str] = mapped_column(String(16), default="上门维修")
-    # 待处理 / 已派单 / 已预约 / 服务中 / 待件 / 已完成 / 已回访 / 已取消
+    # On-site: 待处理 / 已派单 / 已预约 / 服务中 / 待件 / 已完成 / 已回访 / 已取消;
+    # carry-in: 待修 / 修理中 / 待件 / 难修 / 待取 / 已取 / 已取消.
     status: Mapped[str] = mapped_column(String(16), default="待处理")
     # 普通 / 紧急 / 特急
     urgency: Mapped[str] = mapped_column(String(8), default="普通")
     problem: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    engineer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The booked visit (to the hour), from the confirmed SA-AP-003.
+    appointment_start: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    appointment_end: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    cancel_reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Bumped on every change: an update names the version it read (optimistic locking).
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    # Milestones the SLA clocks measure (UTC). planned_at: a plan was given to the customer
+    # (booked visit, remote-support session or the emergency process started).
+    dispatched_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    contacted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    planned_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    reminded_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    service_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    service_finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    signed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    surveyed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # A survey score ≤ 3 or a complaint; escalated_at: a supervisor took it.
+    dissatisfied_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    escalated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Call(Base):
@@ -194,3 +237,21 @@ class Call(Base):
     hold_s: Mapped[int | None] = mapped_column(Integer)
     # Seconds talking (Asterisk's TalkTime, AgentComplete).
     talk_s: Mapped[int | None] = mapped_column(Integer)
+
+
+# The other table modules register themselves on Base.metadata when imported; importing them
+# here keeps "from callcenter.db.models import X" working for every table.
+from callcenter.db.oversight import AuditEntry, SlaAlert  # noqa: E402
+from callcenter.db.records import (  # noqa: E402
+    Appointment, IntakeRecord, NumberCounter, OnsiteRecord, OrderEvent, ProductCategory,
+)
+from callcenter.db.stock import (  # noqa: E402
+    OnsitePartLine, Part, PriceItem, StockLevel, StockLocation, StockMovement,
+)
+
+__all__ = [
+    "Address", "AgentMember", "Appliance", "Appointment", "AuditEntry", "Base", "BigId", "Call",
+    "CallQueue", "Customer", "CustomerPhone", "IntakeRecord", "LoginSession", "NumberCounter",
+    "OnsitePartLine", "OnsiteRecord", "OrderEvent", "Part", "PriceItem", "ProductCategory",
+    "SlaAlert", "StockLevel", "StockLocation", "StockMovement", "User", "WorkOrder",
+]
