@@ -14,13 +14,18 @@ and, for each run, a fresh login session inserted directly (its SHA-256 in ``log
 the token in the cookie — exactly what ``POST /api/session`` stores), so 1000 logins do not cost
 the server 1000 argon2 verifications before the measurement.
 
+Phone numbers are sealed with fixed benchmark keys (``KEY_ENV``; the server under test gets the
+same ones through its environment), so the seeded blind indexes match the callers.
+
 A database is reused when its marker (``<file>.seeded.json`` for SQLite, ``seeded-<db>.json``
 beside the PostgreSQL cluster) says it was seeded completely with the same sizes.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -38,6 +43,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, text
 
+from callcenter.crypto import PhoneVault
 from callcenter.customers.phones import normalise
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.models import Call, LoginSession, User
@@ -52,7 +58,7 @@ from tests import services  # noqa: E402  (the test suite's PostgreSQL cluster m
 
 BATCH = 100_000
 AGENT_PASSWORD = "bench-agent-pw"
-SEED_VERSION = 1  # bump when the generated data changes: cached databases are then reseeded
+SEED_VERSION = 2  # bump when the generated data changes: cached databases are then reseeded
 
 STATUSES_OPEN = ("待处理", "已派单", "已预约", "服务中", "待件")
 STATUSES_CLOSED = ("已完成", "已完成", "已完成", "已回访", "已回访", "已取消")
@@ -60,6 +66,20 @@ SERVICE_TYPES = ("上门维修",) * 14 + ("远程支持",) * 2 + ("安装",) * 3
 URGENCIES = ("普通",) * 8 + ("紧急", "特急")
 REMARKS = ("", "", "", "", "", "", "老客户，态度友好", "上次上门师傅迟到，已投诉", "白天上班，晚上7点后联系",
            "备用电话 13912345678")
+
+
+def _bench_key(kid: str) -> str:
+    """A fixed, public key: benchmark data only."""
+    return f"{kid}:{base64.b64encode(hashlib.sha256(b'callcenter-bench-' + kid.encode()).digest()).decode()}"
+
+
+# The phone keys of the seeded data, for the server under test (CALLCENTER_* environment).
+KEY_ENV = {"CALLCENTER_DATA_KEYS": _bench_key("bd1"), "CALLCENTER_INDEX_KEYS": _bench_key("bi1")}
+
+
+@functools.cache
+def bench_vault() -> PhoneVault:
+    return PhoneVault.from_specs(KEY_ENV["CALLCENTER_DATA_KEYS"], KEY_ENV["CALLCENTER_INDEX_KEYS"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +103,7 @@ def extension_of(i: int) -> str:
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "customers": ("id", "name", "level", "remarks", "created_at"),
-    "customer_phones": ("id", "customer_id", "number", "raw", "kind"),
+    "customer_phones": ("id", "customer_id", "number_index", "number_enc", "masked", "kind"),
     "addresses": ("id", "customer_id", "province", "city", "district", "detail", "lat", "lon"),
     "appliances": ("id", "customer_id", "category", "brand", "model", "serial", "purchase_date",
                    "warranty_months"),
@@ -101,10 +121,10 @@ def customer_rows(n: int, now: dt.datetime) -> dict[str, Iterator[tuple]]:
                    rng.choice(REMARKS), now - dt.timedelta(days=rng.randint(1, 1500)))
 
     def phones() -> Iterator[tuple]:
+        vault = bench_vault()
         for i in range(1, n + 1):
-            number = mobile_of(i)
-            raw = f"{number[:3]} {number[3:7]} {number[7:]}" if i % 4 == 0 else number
-            yield (i, i, number, raw, "mobile")
+            sealed = vault.seal(mobile_of(i))
+            yield (i, i, sealed.index, sealed.enc, sealed.masked, "mobile")
 
     def addresses() -> Iterator[tuple]:
         rng = random.Random(2)
@@ -462,7 +482,7 @@ async def _schema_and_agents(url: str, sizes) -> dt.datetime:  # type: ignore[no
     seeding time used for every row."""
     engine = make_engine(url)
     try:
-        await migrate(engine)
+        await migrate(engine, vault=bench_vault())
         now = dt.datetime.now(dt.UTC)
         async with engine.begin() as c:
             await c.execute(insert(User), _agent_rows(sizes.agents, now))

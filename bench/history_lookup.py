@@ -10,7 +10,8 @@ M work orders and C calls with Core ``insert()`` executemany, runs ANALYZE, then
 unknown numbers), each in its own session as the screen-pop does. Prints the machine, the
 database, and p50/p90/p99/max in milliseconds. ``--explain`` prints the plan of every query of
 one lookup. A PostgreSQL database must be empty (it is migrated to head here); the SQLite file
-is a temporary one, removed afterwards.
+is a temporary one, removed afterwards. Numbers are sealed with a vault of fresh keys, as the
+product stores them (blind index, ciphertext, masked form).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 
 from sqlalchemy import event, func, insert, select
 
+from callcenter.crypto import PhoneVault, new_key_spec
 from callcenter.customers.history import build_caller_context
 from callcenter.db.engine import make_engine, make_sessionmaker, migrate
 from callcenter.db.models import Address, Appliance, Call, Customer, CustomerPhone, WorkOrder
@@ -40,6 +42,7 @@ CHUNK = 20_000  # rows per executemany
 STATUSES = ["已完成"] * 6 + ["已回访"] * 2 + ["已取消", "待处理", "已派单", "已预约", "服务中", "待件"]
 TYPES = ["上门维修"] * 5 + ["远程支持", "安装", "退换货"]
 CATEGORIES = ["空调", "冰箱", "洗衣机", "热水器", "燃气灶"]
+VAULT = PhoneVault.from_specs(new_key_spec("d1"), new_key_spec("i1"))
 
 
 def machine() -> str:
@@ -75,10 +78,14 @@ async def seed(sm, customers: int, orders: int, calls: int, rng: random.Random) 
     ids = range(1, customers + 1)
     await put(Customer, ({"id": i, "name": f"客户{i}", "level": "", "remarks": "",
                           "created_at": created} for i in ids))
+    def phone(cid: int, number: str, kind: str) -> dict[str, object]:
+        s = VAULT.seal(number)
+        return {"customer_id": cid, "number_index": s.index, "number_enc": s.enc,
+                "masked": s.masked, "kind": kind}
+
     await put(CustomerPhone, itertools.chain(
-        ({"customer_id": i, "number": mobile(i), "raw": mobile(i), "kind": "mobile"} for i in ids),
-        ({"customer_id": i, "number": landline(i), "raw": landline(i), "kind": "landline"}
-         for i in range(5, customers + 1, 5))))
+        (phone(i, mobile(i), "mobile") for i in ids),
+        (phone(i, landline(i), "landline") for i in range(5, customers + 1, 5))))
     await put(Address, ({"customer_id": i, "province": "广东省", "city": "深圳市", "district": "南山区",
                          "detail": f"科技园{i}号"} for i in ids))
 
@@ -101,8 +108,9 @@ async def seed(sm, customers: int, orders: int, calls: int, rng: random.Random) 
 
     def call(n: int) -> dict[str, object]:
         cid = rng.randint(1, customers)
-        return {"id": n, "linkedid": f"{1700000000 + n}.{n}", "caller_raw": mobile(cid),
-                "caller_number": mobile(cid), "customer_id": cid if n % 10 else None,
+        s = VAULT.seal(mobile(cid))
+        return {"id": n, "linkedid": f"{1700000000 + n}.{n}", "caller_index": s.index,
+                "caller_enc": s.enc, "caller_masked": s.masked, "customer_id": cid if n % 10 else None,
                 "queue": "aftersales", "agent_member": "Agent 8001", "state": "ended",
                 "outcome": "answered", "rang": [], "talk_s": rng.randint(20, 600),
                 "started_at": NOW - dt.timedelta(minutes=rng.randint(1, 60 * 1440))}
@@ -126,7 +134,8 @@ async def explain(engine, sm, settings: Settings, number: str) -> None:  # noqa:
 
     event.listen(engine.sync_engine, "before_cursor_execute", capture)
     async with sm() as s:
-        await build_caller_context(s, number, now=NOW, settings=settings, exclude_linkedid="x")
+        await build_caller_context(s, number, now=NOW, settings=settings, vault=VAULT,
+                                   exclude_linkedid="x")
     event.remove(engine.sync_engine, "before_cursor_execute", capture)
     prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN (ANALYZE, COSTS OFF) "
     async with engine.connect() as conn:
@@ -145,7 +154,7 @@ async def main(args: argparse.Namespace) -> None:
         url = f"sqlite+aiosqlite:///{tmp}/bench.sqlite3"
     engine = make_engine(url)
     try:
-        await migrate(engine)
+        await migrate(engine, vault=VAULT)
         sm = make_sessionmaker(engine)
         async with sm() as s:
             if (await s.execute(select(func.count()).select_from(Customer))).scalar_one():
@@ -175,7 +184,7 @@ async def main(args: argparse.Namespace) -> None:
         for n, number in enumerate(numbers):
             t0 = time.perf_counter()
             async with sm() as s:
-                await build_caller_context(s, number, now=NOW, settings=settings,
+                await build_caller_context(s, number, now=NOW, settings=settings, vault=VAULT,
                                            exclude_linkedid="bench")
             if n >= args.warmup:
                 times.append((time.perf_counter() - t0) * 1000)

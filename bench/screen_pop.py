@@ -172,6 +172,7 @@ def start_server(url: str, ami_port: int, http_port: int, log_path: Path,
         "CALLCENTER_HTTP_PORT": str(http_port),
         "CALLCENTER_ALLOWED_ORIGINS": f"http://127.0.0.1:{http_port}",
         "CALLCENTER_LOG_LEVEL": "WARNING",
+        **_seed.KEY_ENV,  # the keys the seeded numbers are sealed with
     })
     argv = [sys.executable, "-m", "callcenter", "serve"]
     if trace_path is not None:

@@ -10,8 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.auth.services import AuthService
+from callcenter.crypto import PhoneVault
 from callcenter.customers.phones import normalise
-from callcenter.db.models import Address, Appliance, Customer, CustomerPhone, User, WorkOrder
+from callcenter.customers.services import sealed_phone
+from callcenter.db.models import Address, Appliance, Customer, User, WorkOrder
 
 DEMO_PASSWORD = "demo1234"
 AGENTS = [("agent1", "王芳", "8001"), ("agent2", "李娜", "8002"), ("agent3", "刘洋", "8003"),
@@ -35,8 +37,10 @@ def demo_numbers(count: int) -> list[str]:
 
 
 async def seed(sessionmaker: async_sessionmaker[AsyncSession], auth: AuthService, *,
-               customers: int = 200, now: dt.datetime | None = None, seed_value: int = 7) -> bool:
-    """Seed once; returns False if the database already has users (kept as it is)."""
+               vault: PhoneVault, customers: int = 200, now: dt.datetime | None = None,
+               seed_value: int = 7) -> bool:
+    """Seed once; returns False if the database already has users (kept as it is).
+    ``vault``: the keys the numbers are sealed with (the app's)."""
     now = now or dt.datetime.now(dt.UTC)
     async with sessionmaker() as s:
         if (await s.scalar(select(func.count()).select_from(User))) or 0:
@@ -51,10 +55,9 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession], auth: AuthService
         for i, number in enumerate(demo_numbers(customers)):
             c = Customer(name=rnd.choice(SURNAMES) + rnd.choice(GIVEN), level="", remarks="",
                          created_at=now - dt.timedelta(days=rnd.randint(30, 900)))
-            c.phones.append(CustomerPhone(number=normalise(number).number, raw=number, kind="mobile"))
+            c.phones.append(sealed_phone(vault, normalise(number).number, "mobile"))  # type: ignore[union-attr]
             if i % 5 == 0:
-                land = f"010{60000000 + i:08d}"
-                c.phones.append(CustomerPhone(number=land, raw=land, kind="landline"))
+                c.phones.append(sealed_phone(vault, f"010{60000000 + i:08d}", "landline"))
             prov, city, dist = rnd.choice(DISTRICTS)
             c.addresses.append(Address(province=prov, city=city, district=dist,
                                        detail=f"{rnd.randint(1, 300)}号{rnd.randint(1, 30)}栋{rnd.randint(101, 2505)}室"))
@@ -77,4 +80,8 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession], auth: AuthService
                                 urgency=rnd.choice(("普通", "普通", "紧急", "特急")), problem=rnd.choice(PROBLEMS),
                                 created_at=created,
                                 completed_at=created + dt.timedelta(days=1) if status in ("已完成", "已回访") else None))
+    # Price list, parts, the six warehouses with stock, a van for every engineer seeded above.
+    from callcenter.parts.defaults import seed_parts
+
+    await seed_parts(sessionmaker, now=now)
     return True

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -10,17 +12,38 @@ import aiohttp
 
 from callcenter.appkeys import AUTH, SESSIONMAKER
 from callcenter.app import init_app
+from callcenter.crypto import PhoneVault
 from callcenter.settings import Settings
 
 ORIGIN = "http://agent-desk.test"
 PASSWORD = "pass-word-1"
 
 
+def _fixed_key(kid: str) -> str:
+    return f"{kid}:{base64.b64encode(hashlib.sha256(b'callcenter-tests-' + kid.encode()).digest()).decode()}"
+
+
+# Fixed, public phone keys for tests: apps started here and rows seeded by tests share them
+# (and no test writes a generated key file).
+TEST_KEYS = {"data_keys": _fixed_key("td1"), "index_keys": _fixed_key("ti1")}
+
+
+def fixed_vault() -> PhoneVault:
+    """The vault of ``TEST_KEYS`` (what ``settings_for``'s apps and ``keyed_settings`` use)."""
+    return PhoneVault.from_specs(TEST_KEYS["data_keys"], TEST_KEYS["index_keys"])
+
+
+def keyed_settings(**changes: object) -> Settings:
+    """``Settings()`` with the test keys."""
+    return Settings().with_(**{**TEST_KEYS, **changes})
+
+
 def settings_for(db_url: str, ami_port: int, *, redis_url: str | None = None, **extra) -> Settings:
-    return Settings().with_(
-        database_url=db_url, redis_url=redis_url, ami_host="127.0.0.1", ami_port=ami_port,
-        allowed_origins=(ORIGIN,), ami_ping_interval=0.5, ami_ping_timeout=1.0,
-        ami_reconnect_min=0.05, ami_reconnect_max=0.3, **extra)
+    return Settings().with_(**{
+        **TEST_KEYS,
+        "database_url": db_url, "redis_url": redis_url, "ami_host": "127.0.0.1",
+        "ami_port": ami_port, "allowed_origins": (ORIGIN,), "ami_ping_interval": 0.5,
+        "ami_ping_timeout": 1.0, "ami_reconnect_min": 0.05, "ami_reconnect_max": 0.3, **extra})
 
 
 async def start(aiohttp_client, settings: Settings):  # type: ignore[no-untyped-def]

@@ -13,20 +13,28 @@ from sqlalchemy import event, func, insert, select
 from callcenter.auth.identity import CurrentUser
 from callcenter.customers.history import build_caller_context, build_customer_context, repeat_repairs
 from callcenter.customers.services import CustomerService
-from callcenter.db.models import Address, Appliance, Call, Customer, CustomerPhone, WorkOrder
+from callcenter.db.models import Address, Appliance, Call, Customer, CustomerPhone, IntakeRecord, WorkOrder
 from callcenter.errors import Conflict, ValidationFailed
 from callcenter.settings import Settings
+from tests.apphelpers import fixed_vault, keyed_settings
 
 UTC = dt.UTC
 NOW = dt.datetime(2024, 6, 1, 10, 0, tzinfo=UTC)
 AGENT = CurrentUser(id=7, username="agent7", role="agent")
 _serial = itertools.count(1)
-TABLES = {"customers", "customer_phones", "addresses", "appliances", "work_orders", "calls"}
+TABLES = {"customers", "customer_phones", "addresses", "appliances", "work_orders", "calls",
+          "intake_records"}
+VAULT = fixed_vault()
+
+
+def _sealed_caller(number: str) -> dict[str, str]:
+    sealed = VAULT.seal(number)
+    return {"caller_index": sealed.index, "caller_enc": sealed.enc, "caller_masked": sealed.masked}
 
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings()
+    return keyed_settings()
 
 
 @pytest.fixture
@@ -70,7 +78,7 @@ async def _call(sessionmaker, *, started_at: dt.datetime, customer_id: int | Non
     linkedid = linkedid or f"1717{next(_serial):06d}.{next(_serial)}"
     async with sessionmaker() as s, s.begin():
         await s.execute(insert(Call).values(
-            linkedid=linkedid, caller_raw=caller, caller_number=caller, customer_id=customer_id,
+            linkedid=linkedid, **_sealed_caller(caller), customer_id=customer_id,
             queue="aftersales", agent_member="Agent 8001", state="ended", outcome="answered",
             rang=[], started_at=started_at, talk_s=95))
     return linkedid
@@ -78,7 +86,8 @@ async def _call(sessionmaker, *, started_at: dt.datetime, customer_id: int | Non
 
 async def _context(sessionmaker, settings, raw: str, **kw) -> object:
     async with sessionmaker() as s:
-        return await build_caller_context(s, raw, now=kw.pop("now", NOW), settings=settings, **kw)
+        return await build_caller_context(s, raw, now=kw.pop("now", NOW), settings=settings,
+                                          vault=VAULT, **kw)
 
 
 @pytest.mark.parametrize("spelling", [
@@ -237,7 +246,7 @@ async def test_masked_json_has_no_full_number(sessionmaker, settings, service) -
     assert not re.search(r"\d{11}", masked), masked
     for secret in ("13800138000", "01088886666", "13912345678", "8888-6666", "张三", "建国路"):
         assert secret not in masked
-    full = json.dumps(ctx.to_json(masked=False), ensure_ascii=False)
+    full = json.dumps(ctx.to_json(masked=False, vault=VAULT), ensure_ascii=False)
     for secret in ("13800138000", "01088886666", "13912345678", "张三", "建国路88号"):
         assert secret in full
 
@@ -330,10 +339,36 @@ async def test_create_rejects_a_number_of_another_customer(service) -> None:
 
 
 async def test_local_numbers_take_the_configured_area_code(sessionmaker) -> None:
-    service = CustomerService(sessionmaker, Settings(local_area_code="0755"))
+    service = CustomerService(sessionmaker, keyed_settings(local_area_code="0755"))
     customer = await service.create({"name": "陈一", "phones": ["8888 6666"]}, AGENT, now=NOW)
-    assert [p.number for p in customer.phones] == ["075588886666"]
+    assert [VAULT.decrypt(p.number_enc) for p in customer.phones] == ["075588886666"]
+    assert [p.masked for p in customer.phones] == ["0755****6666"]
     for spelling in ("88886666", "0755-8888-6666", "+86 755 8888 6666"):
         assert await service.find_by_number(spelling) == customer.id
     ctx = await service.caller_context("88886666", now=NOW)
     assert ctx.to_json()["history"]["caller"] == "0755****6666"
+
+
+async def test_calls_show_their_intake_and_order_numbers_and_recent_intakes(sessionmaker, settings,
+                                                                           service) -> None:
+    cid, (fridge, _) = await _zhang(service)
+    linked = await _call(sessionmaker, customer_id=cid, started_at=NOW - D(hours=2))
+    plain = await _call(sessionmaker, customer_id=cid, started_at=NOW - D(hours=1))
+    async with sessionmaker() as s, s.begin():
+        for n, (created, lid) in enumerate([(NOW - D(hours=2), linked), (NOW - D(days=3), ""),
+                                            (NOW - D(hours=2), linked)], start=1):
+            await s.execute(insert(IntakeRecord).values(
+                number=f"CR20240601-00{n}", created_at=created, customer_id=cid, appliance_id=fridge,
+                product_model="BCD-470", request_type="维修", problem="不制冷，电话 13912345678",
+                call_linkedid=lid))
+        await s.execute(insert(WorkOrder).values(
+            number="WO20240601-001", customer_id=cid, appliance_id=fridge, status="待处理",
+            problem="不制冷", created_at=NOW - D(hours=2), call_linkedid=linked))
+    h = (await _context(sessionmaker, settings, "13800138000")).to_json()["history"]
+    assert [(c["id"], c["intakes"], c["orders"]) for c in h["recent_calls"]] == [
+        (plain, [], []), (linked, ["CR20240601-001", "CR20240601-003"], ["WO20240601-001"])]
+    intakes = h["recent_intakes"]
+    assert [i["number"] for i in intakes] == ["CR20240601-003", "CR20240601-001", "CR20240601-002"]
+    assert intakes[0]["call_id"] == linked and intakes[2]["call_id"] is None
+    assert intakes[0]["request_type"] == "维修" and intakes[0]["problem"] == "不制冷，电话 139****5678"
+    assert intakes[0]["appliance_id"] == fridge and intakes[0]["product_model"] == "BCD-470"

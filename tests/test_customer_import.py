@@ -16,6 +16,7 @@ from callcenter.customers.services import CustomerService
 from callcenter.db.engine import make_engine, make_sessionmaker, migrate
 from callcenter.db.models import Address, Appliance, Customer, CustomerPhone
 from callcenter.settings import Settings
+from tests.apphelpers import keyed_settings
 
 NOW = dt.datetime(2024, 6, 1, 10, 0, tzinfo=dt.UTC)
 
@@ -47,7 +48,7 @@ ROWS = [
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings()
+    return keyed_settings()
 
 
 def _write_csv(path, header, rows, encoding="utf-8", delimiter=","):  # noqa: ANN001, ANN202

@@ -13,7 +13,7 @@ from callcenter.auth.identity import CurrentUser
 from callcenter.customers.http import routes
 from callcenter.appkeys import CUSTOMER_SERVICE
 from callcenter.customers.services import CustomerService
-from callcenter.settings import Settings
+from tests.apphelpers import keyed_settings
 from callcenter.web.middleware import error_middleware
 
 ROLE_HEADER = "X-Test-Role"  # the fake login: this request's user has this role
@@ -31,7 +31,7 @@ async def fake_auth(request: web.Request, handler):  # type: ignore[no-untyped-d
 @pytest.fixture
 async def client(aiohttp_client, sessionmaker):  # type: ignore[no-untyped-def]
     app = web.Application(middlewares=[error_middleware, fake_auth])
-    app[CUSTOMER_SERVICE] = CustomerService(sessionmaker, Settings())
+    app[CUSTOMER_SERVICE] = CustomerService(sessionmaker, keyed_settings())
     app.add_routes(routes)
     return await aiohttp_client(app)
 

@@ -15,7 +15,8 @@ from callcenter.appkeys import CONNECTOR, POPS, RECORDER
 from callcenter.calls.events import to_call_event
 from callcenter.calls.tracker import CallTracker, NotifyAgent
 from callcenter.db.engine import make_engine, make_sessionmaker, migrate
-from callcenter.db.models import Appliance, Call, Customer, CustomerPhone, User, WorkOrder
+from callcenter.customers.services import sealed_phone
+from callcenter.db.models import Appliance, Call, Customer, User, WorkOrder
 from callcenter.simulator.replay import TranscriptReplayServer
 from tests import apphelpers as h
 from tests.transcripts import NAMES, TRANSCRIPTS, events
@@ -47,14 +48,14 @@ async def seed(db_url: str, extensions: set[str]) -> None:
     from callcenter.auth.services import AuthService
 
     engine = make_engine(db_url)
-    await migrate(engine)
+    await migrate(engine, vault=h.fixed_vault())
     sm = make_sessionmaker(engine)
     auth = AuthService(sm, ttl_s=3600)
     for ext in sorted(extensions):
         await auth.add_user(f"agent{ext}", role="agent", password=h.PASSWORD, extension=ext)
     async with sm.begin() as s:
         c = Customer(name="张三", level="VIP", remarks="", created_at=NOW)
-        c.phones.append(CustomerPhone(number="13800138000", raw="138-0013-8000", kind="mobile"))
+        c.phones.append(sealed_phone(h.fixed_vault(), "13800138000", "mobile"))
         c.appliances.append(Appliance(category="空调", brand="美的", model="KFR-35GW/BP3DN8Y",
                                       serial="SN123", purchase_date=(NOW - dt.timedelta(days=100)).date(),
                                       warranty_months=36))
@@ -153,7 +154,9 @@ async def _inbound_answered(sockets, calls, users):
     missed = next(m for m in sockets["8002"].messages if m["type"] == "call.missed")
     assert missed["reason"] == "no_answer"
     call = calls["1795342910.6"]
-    assert call.customer_id is not None and call.caller_number == "13800138000"
+    assert call.customer_id is not None and call.caller_masked == "138****8000"
+    assert call.caller_index in h.fixed_vault().indexes("13800138000")
+    assert h.fixed_vault().decrypt(call.caller_enc) == "13800138000"
     assert call.agent_id == users["8001"] and call.state == "answered" and call.hold_s == 7
     assert [(r["member"], r["result"], r["agent_id"]) for r in call.rang] == [
         ("8002", "no_answer", users["8002"]), ("8001", "answered", users["8001"])]
@@ -162,7 +165,7 @@ async def _inbound_answered(sockets, calls, users):
 async def _abandoned(sockets, calls, users):
     call = calls["1795342940.18"]
     assert call.outcome == "abandoned" and call.hold_s == 4 and call.customer_id is None
-    assert call.caller_number == "13700001111" and call.ended_at is not None
+    assert call.caller_index == h.fixed_vault().index("13700001111") and call.ended_at is not None
     assert all(not s.types() for s in sockets.values())
 
 

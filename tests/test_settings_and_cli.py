@@ -57,7 +57,8 @@ def test_bad_setting_stops_the_cli_with_the_variable_name(tmp_path):
 
 
 def test_users_add_and_import_customers(tmp_path):
-    env = {"CALLCENTER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cli.sqlite3"}
+    env = {"CALLCENTER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cli.sqlite3",
+           "CALLCENTER_KEY_FILE": str(tmp_path / "callcenter.keys")}
     r = run_cli("users", "add", "wangfang", "--role", "agent", "--password", "pass-word-1",
                 "--extension", "8001", env=env)
     assert r.returncode == 0, r.stderr

@@ -1,6 +1,7 @@
 """GET /api/calls — the call list of a day: an agent sees the calls that rang or reached them
 (answered, missed, abandoned while ringing);
-supervisors and admins see all. Numbers and names masked."""
+supervisors and admins see all. Numbers (stored sealed: only the masked form is read) and names
+masked."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy import or_, select
 from callcenter.appkeys import AGENTS, SESSIONMAKER, SETTINGS
 from callcenter.db.models import Call, Customer
 from callcenter.errors import ValidationFailed
-from callcenter.privacy import mask_name, mask_phone
+from callcenter.privacy import mask_name
 from callcenter.web.middleware import current_user
 
 routes = web.RouteTableDef()
@@ -51,8 +52,8 @@ async def list_calls(request: web.Request) -> web.Response:
         rows = (await s.execute(q)).all()
     calls = [{
         "id": c.linkedid, "direction": c.direction, "queue": c.queue, "did": c.did,
-        "caller": mask_phone(c.caller_number or c.caller_raw) if (c.caller_number or c.caller_raw) else None,
-        "anonymous": not c.caller_raw, "customer": ({"id": c.customer_id, "name": mask_name(name)}
+        "caller": c.caller_masked or None,
+        "anonymous": not c.caller_index, "customer": ({"id": c.customer_id, "name": mask_name(name)}
                                                   if c.customer_id else None),
         "state": c.state, "outcome": c.outcome, "agent_member": c.agent_member,
         "started_at": _iso(c.started_at), "answered_at": _iso(c.answered_at), "ended_at": _iso(c.ended_at),

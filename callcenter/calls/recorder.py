@@ -1,5 +1,8 @@
 """Writes call records off the read path: snapshots are merged in memory by Linkedid and
-flushed in one transaction every ``interval`` seconds (and on shutdown)."""
+flushed in one transaction every ``interval`` seconds (and on shutdown).
+
+The caller's number is written sealed (``callcenter.crypto``): blind index, ciphertext, masked
+form; sealed once per call and reused for its later snapshots."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callcenter.calls.agents import AgentDirectory
+from callcenter.crypto import PhoneVault, Sealed
 from callcenter.customers.phones import normalise
 from callcenter.db.models import Call
 
@@ -20,16 +24,19 @@ log = logging.getLogger("callcenter.calls")
 
 
 class CallRecorder:
-    def __init__(self, engine: AsyncEngine, agents: AgentDirectory,
+    def __init__(self, engine: AsyncEngine, agents: AgentDirectory, vault: PhoneVault,
                  *, local_area_code: str = "", interval: float = 0.2) -> None:
         self._engine = engine
         self._agents = agents
+        self._vault = vault
         self._area = local_area_code
         self.interval = interval
         # Linkedid → latest snapshot not yet written.
         self._dirty: dict[str, dict[str, Any]] = {}
         # Linkedid → customer id found by the caller lookup (arrives after the first snapshot).
         self._customers: dict[str, int | None] = {}
+        # Linkedid → the caller's number sealed (kept while the call lasts).
+        self._sealed: dict[str, Sealed] = {}
         # Linkedid → customer id found after the call's last snapshot was written.
         self._late: dict[str, int] = {}
         # Records in the transaction being written right now.
@@ -83,6 +90,7 @@ class CallRecorder:
         for lid, snap in batch.items():
             if snap["state"] == "ended":
                 self._customers.pop(lid, None)
+                self._sealed.pop(lid, None)
 
     def _restore(self, batch: dict[str, dict[str, Any]], late: dict[str, int]) -> None:
         for lid, snap in batch.items():
@@ -108,15 +116,23 @@ class CallRecorder:
             failed_late = {}
         self._restore(failed, failed_late)
 
+    def _seal(self, lid: str, caller: str) -> Sealed:
+        sealed = self._sealed.get(lid)
+        if sealed is None:
+            phone = normalise(caller, self._area) if caller else None
+            # A CallerIDNum that is no phone number is sealed as received (never stored plain).
+            sealed = self._sealed[lid] = self._vault.seal(phone.number if phone else caller[:64])
+        return sealed
+
     def _row(self, lid: str, snap: dict[str, Any]) -> dict[str, Any]:
-        caller = snap["caller"] or ""
-        phone = normalise(caller, self._area) if caller else None
+        sealed = self._seal(lid, snap["caller"] or "")
         members = dict.fromkeys(r["member"] for r in snap["rang"])
         answered_by = snap["answered_by"] or ""
         return {
             # Cut to the columns' sizes: one odd value from Asterisk must not fail the batch.
-            "linkedid": lid[:64], "direction": "inbound", "caller_raw": caller[:64],
-            "caller_number": phone.number[:32] if phone else "", "did": (snap["did"] or "")[:32],
+            "linkedid": lid[:64], "direction": "inbound", "caller_index": sealed.index,
+            "caller_enc": sealed.enc, "caller_masked": sealed.masked[:32],
+            "did": (snap["did"] or "")[:32],
             "queue": (snap["queue"] or "")[:64], "state": snap["state"], "outcome": snap["outcome"],
             "rang": [dict(r, agent_id=self._agents.resolve(r["member"])) for r in snap["rang"]],
             "rang_members": "," + ",".join(members) + "," if members else "",
@@ -154,7 +170,7 @@ def _upsert(dialect: str) -> Any:
     new = stmt.excluded
     table = Call.__table__.c
     updates: dict[str, Any] = {}
-    for col in ("caller_raw", "caller_number", "state", "outcome", "rang", "rang_members",
+    for col in ("caller_index", "caller_enc", "caller_masked", "state", "outcome", "rang", "rang_members",
                 "started_at", "answered_at", "ended_at", "hold_s", "talk_s"):
         updates[col] = new[col]
     for col in _KEEP_IF_EMPTY:

@@ -1,8 +1,9 @@
 """Phone-number normalisation for mainland China: every spelling of one number → one key.
 
-Pure (no I/O). The SAME :func:`normalise` runs when a number is stored
-(``customer_phones.number``, ``calls.caller_number``) and when an inbound CallerIDNum is looked
-up, so ``+86 138 0013 8000``, ``0086-13800138000`` and ``013800138000`` all find one customer.
+Pure (no I/O). The SAME :func:`normalise` runs before a number is sealed for storage (its blind
+index in ``customer_phones.number_index``, ``calls.caller_index``; ``callcenter.crypto``) and when
+an inbound CallerIDNum is looked up, so ``+86 138 0013 8000``, ``0086-13800138000`` and
+``013800138000`` all find one customer.
 
 Canonical form = national digits, no separators:
 

@@ -1,4 +1,7 @@
-"""CustomerService: register customers and find them by any spelling of their number."""
+"""CustomerService: register customers and find them by any spelling of their number.
+
+Numbers are stored sealed by the vault (``callcenter.crypto``) and found by their blind index,
+``IN vault.indexes(n)`` so lookups hold during an index-key rotation."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from callcenter.auth.identity import CurrentUser
 from callcenter.customers import validation
 from callcenter.customers.history import CallerContext, build_caller_context, build_customer_context
+from callcenter.crypto import PhoneVault
 from callcenter.customers.phones import normalise
 from callcenter.db.models import Address, Appliance, Customer, CustomerPhone
 from callcenter.errors import Conflict
@@ -22,12 +26,22 @@ from callcenter.settings import Settings
 log = logging.getLogger(__name__)
 
 
+def sealed_phone(vault: PhoneVault, number: str, kind: str) -> CustomerPhone:
+    """A new customer_phones row for a normalised number, sealed by ``vault``."""
+    sealed = vault.seal(number)
+    return CustomerPhone(number_index=sealed.index, number_enc=sealed.enc, masked=sealed.masked,
+                         kind=kind)
+
+
 class CustomerService:
     """Owns writes to customers, phones, addresses and appliances; reads the caller context."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings,
+                 vault: PhoneVault | None = None) -> None:
+        """``vault``: the app's (``appkeys.VAULT``); default ``settings.phone_vault()``."""
         self.sessionmaker = sessionmaker
         self.settings = settings
+        self.vault = vault or settings.phone_vault()
 
     async def create(self, data: Mapping[str, object], actor: CurrentUser, *,
                      now: dt.datetime | None = None) -> Customer:
@@ -42,22 +56,23 @@ class CustomerService:
         now = now or dt.datetime.now(dt.UTC)
         parsed = validation.customer(data, local_area_code=self.settings.local_area_code,
                                      today=now.astimezone(self.settings.tz).date())
-        numbers = [p.number for p in parsed.phones]
+        # Every blind index of every number (all index keys) → the number's position.
+        position = {ix: i for i, p in enumerate(parsed.phones) for ix in self.vault.indexes(p.number)}
         async with self.sessionmaker() as session, session.begin():
             taken = (await session.execute(
-                select(CustomerPhone.number, CustomerPhone.customer_id)
-                .where(CustomerPhone.number.in_(numbers))
+                select(CustomerPhone.number_index, CustomerPhone.customer_id)
+                .where(CustomerPhone.number_index.in_(list(position)))
                 .order_by(CustomerPhone.customer_id))).first()
             if taken is not None:
-                index = numbers.index(taken.number)
+                index = position[taken.number_index]
+                masked = mask_phone(parsed.phones[index].number)
                 raise Conflict(
-                    f"phone {mask_phone(taken.number)} already belongs to customer {taken.customer_id}",
-                    field=f"phones[{index}]", phone=mask_phone(taken.number),
-                    customer_id=taken.customer_id)
+                    f"phone {masked} already belongs to customer {taken.customer_id}",
+                    field=f"phones[{index}]", phone=masked, customer_id=taken.customer_id)
             customer = Customer(
                 name=parsed.name, level=parsed.level, remarks=parsed.remarks,
                 created_at=now.astimezone(dt.UTC),
-                phones=[CustomerPhone(number=p.number, raw=p.raw, kind=p.kind) for p in parsed.phones],
+                phones=[self.phone_row(p.number, p.kind) for p in parsed.phones],
                 addresses=[Address(province=a.province, city=a.city, district=a.district,
                                    detail=a.detail) for a in [parsed.address] if a is not None],
                 appliances=[Appliance(category=a.category, brand=a.brand, model=a.model,
@@ -70,7 +85,7 @@ class CustomerService:
                 await session.flush()
             except IntegrityError as e:
                 # Another request stored one of these numbers between our check and our insert
-                # (only caught when customer_phones.number is unique; see the report).
+                # (customer_phones.number_index is unique).
                 raise Conflict("phone already belongs to another customer") from e
         log.info("customer %s created by user %s (%d phones, %d appliances)",
                  customer.id, actor.id, len(parsed.phones), len(parsed.appliances))
@@ -83,15 +98,19 @@ class CustomerService:
             return None
         async with self.sessionmaker() as session:
             return (await session.execute(
-                select(CustomerPhone.customer_id).where(CustomerPhone.number == found.number)
+                select(CustomerPhone.customer_id)
+                .where(CustomerPhone.number_index.in_(self.vault.indexes(found.number)))
                 .order_by(CustomerPhone.customer_id).limit(1))).scalar()
+
+    def phone_row(self, number: str, kind: str) -> CustomerPhone:
+        return sealed_phone(self.vault, number, kind)
 
     async def caller_context(self, raw: str, *, now: dt.datetime | None = None,
                              exclude_linkedid: str | None = None) -> CallerContext:
         """The screen-pop content for an inbound ``raw`` CallerIDNum (see ``history``)."""
         async with self.sessionmaker() as session:
             return await build_caller_context(session, raw, now=now or dt.datetime.now(dt.UTC),
-                                              settings=self.settings,
+                                              settings=self.settings, vault=self.vault,
                                               exclude_linkedid=exclude_linkedid)
 
     async def customer_context(self, customer_id: int, *,

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+if TYPE_CHECKING:
+    from callcenter.crypto import PhoneVault
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -39,25 +43,29 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def _alembic_config(connection=None):  # type: ignore[no-untyped-def]
+def _alembic_config(connection=None, vault=None):  # type: ignore[no-untyped-def]
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     if connection is not None:
         cfg.attributes["connection"] = connection
+    if vault is not None:
+        cfg.attributes["vault"] = vault
     return cfg
 
 
-async def migrate(engine: AsyncEngine, revision: str = "heads") -> None:
+async def migrate(engine: AsyncEngine, revision: str = "heads", *,
+                  vault: PhoneVault | None = None) -> None:
     """Bring the schema to ``revision`` with Alembic (the only way tables are created).
 
     ``heads``: every branch, so features developed side by side can each add a revision off the
-    same parent until a merge revision joins them."""
+    same parent until a merge revision joins them. ``vault``: the phone keys, for revisions that
+    seal existing data (0003); without it such a revision refuses a database holding numbers."""
     from alembic import command
 
     def _upgrade(sync_conn) -> None:  # type: ignore[no-untyped-def]
-        command.upgrade(_alembic_config(sync_conn), revision)
+        command.upgrade(_alembic_config(sync_conn, vault), revision)
 
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)

@@ -31,7 +31,10 @@ else:
     from callcenter.settings import Settings
 
     async def _main() -> None:
-        engine = make_engine(Settings.from_env().database_url)
+        settings = Settings.from_env()
+        # Revisions that seal existing phone numbers (0003) need the keys.
+        context.config.attributes.setdefault("vault", settings.phone_vault())
+        engine = make_engine(settings.database_url)
         async with engine.begin() as conn:
             await conn.run_sync(_run)
         await engine.dispose()
