@@ -51,3 +51,41 @@ def warranty_status(purchase_date: dt.date | None, warranty_months: int | None,
     expires = add_months(purchase_date, warranty_months)
     days_left = (expires - today).days
     return Warranty(IN if days_left >= 0 else OUT, expires, days_left)
+
+
+# --- The work-order view: 保内 / 保外 / 理赔机 (SA-CR-001, SA-WO-002, SA-AP-003) ---------------
+
+IN_WARRANTY, OUT_OF_WARRANTY, CLAIM = "保内", "保外", "理赔机"
+WARRANTY_KINDS = (IN_WARRANTY, OUT_OF_WARRANTY, CLAIM)
+# When neither the appliance nor its category says anything.
+DEFAULT_MONTHS = 12
+
+
+def effective_months(appliance_months: int | None, category_months: int | None) -> int:
+    """The appliance's own warranty months when it has them (an extended warranty, a special
+    contract), else its category's (``product_categories``), else 12."""
+    if appliance_months is not None and appliance_months >= 0:
+        return appliance_months
+    if category_months is not None and category_months >= 0:
+        return category_months
+    return DEFAULT_MONTHS
+
+
+def warranty_kind(warranty: Warranty, claim: bool = False) -> str:
+    """保内 while covered, 保外 once out — and also when the purchase date is unknown (no proof
+    of purchase, no free repair); 理赔机 only when chosen explicitly (an insurance/claim unit)."""
+    if claim:
+        return CLAIM
+    return IN_WARRANTY if warranty.status == IN else OUT_OF_WARRANTY
+
+
+def fee_note(kind: str, expires: dt.date | None) -> str:
+    """The fee line of the appointment form (SA-AP-003), from the warranty."""
+    if kind == CLAIM:
+        return "理赔机：费用按理赔流程结算，更换配件前先报价"
+    if kind == IN_WARRANTY:
+        until = f"（至{expires.isoformat()}）" if expires else ""
+        return f"保修期内{until}：上门费、人工与配件免费"
+    if expires is None:
+        return "无购买凭证日期，按保外处理：更换配件前先报价，费用按官方价目表"
+    return f"保修已于{expires.isoformat()}到期：更换配件前先报价，费用按官方价目表"
