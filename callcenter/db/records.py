@@ -146,6 +146,12 @@ class OnsiteRecord(Base):
     customer_feedback: Mapped[str] = mapped_column(Text, default="")
     # Free of charge (保内): parts and fees are 0 whatever the price list says.
     in_warranty: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The product category whose price list applies (from the order's appliance or intake).
+    category: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    # The visit fee and labour items chosen from the price list, as charged (a snapshot, so a
+    # later price change does not rewrite a signed record): [{"price_item_id", "kind", "name",
+    # "amount_fen", "quantity"}, …] (revision 0006).
+    fee_items: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
     visit_fee_fen: Mapped[int] = mapped_column(Integer, default=0)
     labour_fee_fen: Mapped[int] = mapped_column(Integer, default=0)
     parts_total_fen: Mapped[int] = mapped_column(Integer, default=0)

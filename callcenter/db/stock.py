@@ -68,6 +68,9 @@ class StockLevel(Base):
     quantity: Mapped[int] = mapped_column(Integer, default=0)
     # Below this the location raises a safety-stock alert (popular models keep more).
     safety_stock: Mapped[int] = mapped_column(Integer, default=0)
+    # When the level last fell below safety_stock; None while at or above it. The alert is
+    # pushed once per crossing: only the change that sets this notifies (revision 0006).
+    alert_raised_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class OnsitePartLine(Base):
@@ -80,7 +83,8 @@ class OnsitePartLine(Base):
     part_id: Mapped[int] = mapped_column(ForeignKey("parts.id", ondelete="RESTRICT"))
     location_id: Mapped[int] = mapped_column(ForeignKey("stock_locations.id", ondelete="RESTRICT"))
     quantity: Mapped[int] = mapped_column(Integer)
-    # The catalogue price when issued; 0 and free=True in warranty.
+    # The catalogue price when issued (kept as the list price in warranty too, for the record);
+    # in warranty free=True and total_fen=0.
     unit_price_fen: Mapped[int] = mapped_column(Integer)
     free: Mapped[bool] = mapped_column(Boolean, default=False)
     total_fen: Mapped[int] = mapped_column(Integer)
