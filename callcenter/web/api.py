@@ -147,15 +147,22 @@ def build_openapi(app: web.Application, *, title: str, version: str) -> dict[str
             "error": {"type": "string"}, "message": {"type": "string"},
             "details": {"type": "object"}}},
     }
+    seen_ids: set[str] = set()
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     for route in app.router.routes():
         spec: EndpointSpec | None = getattr(route.handler, "__api__", None)
-        if spec is None or route.resource is None:
+        # aiohttp adds a HEAD route for every GET: one operation per path and method is enough.
+        if spec is None or route.resource is None or route.method == "HEAD":
             continue
         raw = route.resource.canonical
         path = _PARAM.sub(r"{\1}", raw)
+        # Unique operation ids even when two features both name a handler ``get_order``.
+        op_id, n = route.handler.__name__, 2
+        while op_id in seen_ids:
+            op_id, n = f"{route.handler.__name__}_{n}", n + 1
+        seen_ids.add(op_id)
         op: dict[str, Any] = {"summary": spec.summary, "tags": [spec.tag] if spec.tag else [],
-                              "operationId": route.handler.__name__}
+                              "operationId": op_id}
         if spec.description:
             op["description"] = spec.description
         if spec.roles:
