@@ -4,17 +4,13 @@
 // numbered call.* messages, or "resync" when the gap was too big to replay. We keep the last seq
 // in sessionStorage so a reconnect (or a page reload) replays what was missed.
 
+import { api, logout, reasonText, toast } from "./api.js";
 import { duration, fill, h, makeFormat } from "./dom.js";
+import { openLive } from "./live.js";
 import { FINISHED, PopCard, outcomeText } from "./popcard.js";
 
 const body = document.body;
 const fmt = makeFormat(body.dataset.timezone || "Asia/Shanghai");
-const SEQ_KEY = `callcenter.lastSeq.${body.dataset.userId || "0"}`;
-// Reconnect delays, seconds: 1 s, 2 s, 4 s, 8 s, then every 10 s.
-const BACKOFF = [1, 2, 4, 8, 10];
-const PING_EVERY_MS = 20_000;
-// No frame at all (not even a pong) for this long: the socket is dead though not closed.
-const SILENCE_LIMIT_MS = 50_000;
 const HEALTH_EVERY_MS = 15_000;
 // Cards kept on screen; the oldest finished ones go first.
 const MAX_CARDS = 8;
@@ -40,46 +36,6 @@ function showAmiState(ami) {
   if (ami === "connected") setConn($("ami-state"), "ok", "电话系统 正常", "已连接 Asterisk (AMI)");
   else if (ami === "remote") setConn($("ami-state"), "remote", "电话系统 正常", "由其他服务节点连接 Asterisk");
   else setConn($("ami-state"), "down", "电话系统 中断", `Asterisk (AMI) ${ami || "状态未知"}：来电弹屏暂不可用`);
-}
-
-// --------------------------------------------------------------------------------------------
-// Toast
-
-let toastTimer = 0;
-function toast(text, kind = "info") {
-  const el = $("toast");
-  el.textContent = text;
-  el.dataset.kind = kind;
-  el.hidden = false;
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => { el.hidden = true; }, 4000);
-}
-
-// --------------------------------------------------------------------------------------------
-// API
-
-async function api(path, options = {}) {
-  const resp = await fetch(path, {
-    credentials: "same-origin",
-    ...options,
-    headers: { Accept: "application/json", ...(options.body ? { "Content-Type": "application/json" } : {}) },
-  });
-  if (resp.status === 401) {
-    goToLogin();
-    throw new Error("not authenticated");
-  }
-  let data = null;
-  try {
-    data = await resp.json();
-  } catch {
-    data = null;
-  }
-  return { ok: resp.ok, status: resp.status, data };
-}
-
-function goToLogin() {
-  sessionStorage.removeItem(SEQ_KEY);
-  window.location.assign("/login?next=" + encodeURIComponent("/"));
 }
 
 // --------------------------------------------------------------------------------------------
@@ -234,27 +190,6 @@ const dialog = $("new-customer");
 const ncForm = $("new-customer-form");
 let ncCard = null;
 
-const REASONS = [
-  [/^required$|^empty$/, "必填"],
-  [/^at most (\d+) characters$/, (m) => `最多 ${m[1]} 个字符`],
-  [/^longer than (\d+) characters$/, (m) => `最多 ${m[1]} 个字符`],
-  [/^control characters/, "不能包含控制字符"],
-  [/^not a phone number$/, "不是电话号码"],
-  [/^a service number/, "400/800/95 服务号码不能作为客户电话"],
-  [/^local landline without area code$/, "固话请加区号"],
-  [/^not a valid mobile or landline number/, "号码位数或号段不正确"],
-  [/^foreign number/, "国际号码长度不正确"],
-  [/^same number as/, "号码重复"],
-];
-
-function reasonText(reason) {
-  for (const [re, text] of REASONS) {
-    const m = re.exec(reason || "");
-    if (m) return typeof text === "function" ? text(m) : text;
-  }
-  return `格式不正确（${reason || "未知原因"}）`;
-}
-
 function clearNcErrors() {
   for (const p of ncForm.querySelectorAll(".field-error")) p.textContent = "";
   for (const i of ncForm.querySelectorAll("input")) i.removeAttribute("aria-invalid");
@@ -330,112 +265,27 @@ ncForm.addEventListener("submit", async (event) => {
 // --------------------------------------------------------------------------------------------
 // Websocket
 
-const ws = {
-  socket: null,
-  attempt: 0,
-  pingTimer: 0,
-  retryTimer: 0,
-  lastFrame: 0,
-  everOpened: false,
-};
-
-function readSeq() {
-  const raw = sessionStorage.getItem(SEQ_KEY);
-  return raw !== null && /^\d+$/.test(raw) ? Number(raw) : null;
-}
-
-function writeSeq(seq) {
-  sessionStorage.setItem(SEQ_KEY, String(seq));
-}
-
-function connect() {
-  clearTimeout(ws.retryTimer);
-  const seq = readSeq();
-  const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const url = `${proto}//${location.host}/ws${seq !== null ? `?last_seq=${seq}` : ""}`;
-  showWsState(ws.everOpened ? "reconnecting" : "connecting");
-  let opened = false;
-  const socket = new WebSocket(url);
-  ws.socket = socket;
-
-  socket.addEventListener("open", () => {
-    opened = true;
-    ws.lastFrame = Date.now();
-    clearInterval(ws.pingTimer);
-    ws.pingTimer = setInterval(() => {
-      if (Date.now() - ws.lastFrame > SILENCE_LIMIT_MS) {
-        socket.close(4000, "silent");
-        return;
-      }
-      if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
-    }, PING_EVERY_MS);
-  });
-
-  socket.addEventListener("message", (event) => {
-    ws.lastFrame = Date.now();
-    let msg;
-    try {
-      msg = JSON.parse(event.data);
-    } catch {
-      return;
-    }
-    if (msg && typeof msg === "object") onMessage(socket, msg);
-  });
-
-  socket.addEventListener("close", () => {
-    clearInterval(ws.pingTimer);
-    if (ws.socket !== socket) return;
-    ws.socket = null;
-    showWsState("reconnecting");
-    if (!opened) checkSession();
-    const delay = BACKOFF[Math.min(ws.attempt, BACKOFF.length - 1)];
-    ws.attempt += 1;
-    ws.retryTimer = setTimeout(connect, delay * 1000);
-  });
-}
-
 /** A refused upgrade looks like any other close: ask whether we are still logged in. */
 async function checkSession() {
   try {
     await api("/api/me");
   } catch {
-    // goToLogin() already ran for a 401; a network error just means "retry later".
+    // api() already went to the login page for a 401; a network error just means "retry later".
   }
 }
 
-function onMessage(socket, msg) {
-  const stored = readSeq();
-  if (msg.type === "hello") {
-    ws.attempt = 0;
-    ws.everOpened = true;
-    showWsState("open");
-    showAmiState(msg.ami);
-    const seq = Number(msg.seq) || 0;
-    if (stored !== null && seq < stored) {
-      // The server lost its numbering (restart without Redis): what we hold is ahead of it and
-      // the server would skip its next messages as already seen. Start over from its number.
-      writeSeq(seq);
-      refreshCalls();
-      socket.close(4001, "seq reset");
-      ws.attempt = 0;
-      return;
-    }
-    if (stored === null) writeSeq(seq);
-    // Calls that ended while we were away are in the list even if no message says so.
-    refreshCalls();
-    return;
-  }
-  if (msg.type === "pong") return;
-  if (msg.type === "resync") {
-    if (typeof msg.seq === "number") writeSeq(msg.seq);
-    refreshCalls();
-    toast("部分来电消息已过期，已重新加载今日通话", "warn");
-    return;
-  }
-  if (typeof msg.seq === "number") {
-    if (stored !== null && msg.seq <= stored) return; // already seen (a replay overlap)
-    writeSeq(msg.seq);
-  }
+function onHello(msg) {
+  showAmiState(msg.ami);
+  // Calls that ended while we were away are in the list even if no message says so.
+  refreshCalls();
+}
+
+function onResync() {
+  refreshCalls();
+  toast("部分来电消息已过期，已重新加载今日通话", "warn");
+}
+
+function onMessage(msg) {
   if (typeof msg.type === "string" && msg.type.startsWith("call.") && msg.call?.id) handleCallMessage(msg);
 }
 
@@ -454,17 +304,11 @@ async function pollHealth() {
 // --------------------------------------------------------------------------------------------
 // Start
 
-$("logout").addEventListener("click", async () => {
-  try {
-    await fetch("/api/session", { method: "DELETE", credentials: "same-origin" });
-  } finally {
-    sessionStorage.removeItem(SEQ_KEY);
-    window.location.assign("/login");
-  }
-});
+$("logout").addEventListener("click", logout);
 $("calls-refresh").addEventListener("click", () => refreshCalls());
 
 updateEmpty();
 refreshCalls();
-connect();
+openLive({ userId: body.dataset.userId, onState: showWsState, onHello, onResync, onMessage,
+  onRefused: checkSession });
 setInterval(pollHealth, HEALTH_EVERY_MS);

@@ -241,7 +241,12 @@ export class PopCard {
         h("div", { class: "customer-main" },
           h("span", { class: "customer-name", testid: "pop-customer-name" }, cu.name || "—"),
           cu.level ? h("span", { class: "chip level", testid: "pop-customer-level" }, cu.level) : null,
-          h("span", { class: "address", testid: "pop-address" }, cu.address || "地址未登记")),
+          h("span", { class: "address", testid: "pop-address" }, cu.address || "地址未登记"),
+          // A new tab: the desk keeps its pops while the agent fills the form.
+          h("a", {
+            class: "btn btn-primary btn-small intake-btn", testid: "new-intake-btn", target: "_blank", rel: "noopener",
+            href: `/intake?${new URLSearchParams({ linkedid: this.id, customer_id: cu.id })}`,
+          }, "新建受理")),
         cu.phones?.length
           ? h("div", { class: "muted small" }, "登记电话 ", cu.phones.join("、"))
           : null,
