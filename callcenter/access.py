@@ -24,10 +24,15 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "order.search": ("agent", "dispatcher", "engineer", "survey", "supervisor", "admin"),
     "order.update": ("agent", "dispatcher", "supervisor", "admin"),
     "order.assign": ("dispatcher", "supervisor", "admin"),
+    # The engineer's accept / contacted steps (a dispatcher may record them from a phone call).
+    "order.accept": ("engineer", "dispatcher", "supervisor", "admin"),
+    "engineer.list": ("agent", "dispatcher", "supervisor", "admin"),
     "order.cancel": ("agent", "dispatcher", "supervisor", "admin"),
     "appointment.write": ("engineer", "dispatcher", "agent", "supervisor", "admin"),
     "onsite.write": ("engineer", "supervisor", "admin"),
     "onsite.read": ALL,
+    # Unlock a signed on-site record (audited with a reason).
+    "onsite.reopen": ("supervisor", "admin"),
     "survey.record": ("survey", "supervisor", "admin"),
     "escalation.take": ("supervisor", "admin"),
     "alerts.read": ("dispatcher", "supervisor", "admin"),

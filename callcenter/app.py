@@ -14,8 +14,7 @@ from aiohttp import web
 from callcenter.ami.connector import AmiConnector
 from callcenter.appkeys import (
     AGENTS, AUTH, CALLS, CONNECTOR, CUSTOMER_SERVICE, ENGINE, HUB, LEADERSHIP, LOGIN_THROTTLE, MAILBOX,
-    POPS, RECORDER, REDIS,
-    SESSIONMAKER, SETTINGS,
+    ORDERS, POPS, RECORDER, REDIS, SESSIONMAKER, SETTINGS, SLA, VAULT,
 )
 from callcenter.auth.services import AuthService
 from callcenter.auth.throttle import LocalLoginThrottle, RedisLoginThrottle
@@ -26,6 +25,7 @@ from callcenter.calls.services import CallService
 from callcenter.calls.tracker import CallTracker
 from callcenter.customers.services import CustomerService
 from callcenter.db.engine import make_engine, make_sessionmaker, migrate
+from callcenter.orders.services import OrderService
 from callcenter.realtime.hub import WebsocketHub
 from callcenter.realtime.leadership import LocalLeadership, RedisLeadership
 from callcenter.realtime.mailbox import LocalMailbox, RedisMailbox
@@ -50,12 +50,14 @@ async def _stop(*tasks: asyncio.Task) -> None:
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    app[VAULT] = vault = settings.phone_vault()
     engine = make_engine(settings.database_url)
-    await migrate(engine)
+    await migrate(engine, vault=vault)
     app[ENGINE] = engine
     app[SESSIONMAKER] = make_sessionmaker(engine)
     app[AUTH] = AuthService(app[SESSIONMAKER], ttl_s=settings.session_ttl)
-    app[CUSTOMER_SERVICE] = CustomerService(app[SESSIONMAKER], settings)
+    app[CUSTOMER_SERVICE] = CustomerService(app[SESSIONMAKER], settings, vault)
+    app[ORDERS] = OrderService(app[SESSIONMAKER], settings, vault)
     yield
     await engine.dispose()
 
@@ -120,12 +122,12 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     agents = AgentDirectory(app[SESSIONMAKER])
     await agents.refresh()
-    recorder = CallRecorder(app[ENGINE], agents, local_area_code=settings.local_area_code)
+    recorder = CallRecorder(app[ENGINE], agents, app[VAULT], local_area_code=settings.local_area_code)
     tracker = CallTracker()
 
     async def lookup(conn, caller, now, linkedid):  # type: ignore[no-untyped-def]
         return await build_caller_context(conn, caller, now=now, settings=settings,
-                                          exclude_linkedid=linkedid)
+                                          vault=app[VAULT], exclude_linkedid=linkedid)
 
     def on_customer(linkedid: str, customer_id: int | None) -> None:
         live = tracker.calls.get(linkedid)
@@ -180,6 +182,18 @@ async def ami_ctx(app: web.Application) -> AsyncIterator[None]:
     await leadership.release()
 
 
+async def sla_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The SLA scheduler (callcenter.sla.scheduler): a pass at start and every
+    ``CALLCENTER_SLA_INTERVAL`` s; with Redis, about one pass per interval across instances."""
+    from callcenter.sla.scheduler import SlaScheduler, pass_gate
+
+    interval = app[SETTINGS].sla_interval
+    app[SLA] = scheduler = SlaScheduler(app[ENGINE], app[MAILBOX], gate=pass_gate(app[REDIS], interval))
+    tasks = [asyncio.create_task(scheduler.run(interval), name="sla")] if interval > 0 else []
+    yield
+    await _stop(*tasks)
+
+
 async def _close_websockets(app: web.Application) -> None:
     await app[HUB].close_all()
 
@@ -203,17 +217,27 @@ def init_app(settings: Settings) -> web.Application:
     from callcenter.realtime.http import routes as ws_routes
     from callcenter.web.health import routes as health_routes
     from callcenter.web.middleware import auth_middleware, error_middleware
+    from callcenter.orders.http import routes as order_routes
+    from callcenter.orders.search_http import routes as order_search_routes
+    from callcenter.parts.http import routes as parts_routes
+    from callcenter.privacy_http import routes as privacy_routes
+    from callcenter.sla.http import routes as sla_routes
+    from callcenter.web import openapi_http
+    from callcenter.web.order_pages import setup as setup_order_pages
     from callcenter.web.pages import routes as page_routes
 
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=2 * 1024**2)
     app[SETTINGS] = settings
-    app.cleanup_ctx.extend([database_ctx, redis_ctx, realtime_ctx, calls_ctx, ami_ctx, gc_ctx])
+    app.cleanup_ctx.extend([database_ctx, redis_ctx, realtime_ctx, calls_ctx, ami_ctx, sla_ctx, gc_ctx])
     # Open websockets would hold the server's shutdown until its timeout: close them first
     # (GOING_AWAY, so browsers reconnect to another instance at once).
     app.on_shutdown.append(_close_websockets)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(settings.web_dir / "templates")),
                          autoescape=jinja2.select_autoescape(["html"]))
-    for r in (auth_routes, call_routes, customer_routes, ws_routes, health_routes, page_routes):
+    for r in (auth_routes, call_routes, customer_routes, ws_routes, health_routes, page_routes,
+              order_routes, order_search_routes, sla_routes, parts_routes, privacy_routes):
         app.add_routes(r)
+    openapi_http.setup(app)
+    setup_order_pages(app)
     app.router.add_static("/static", settings.web_dir / "static")
     return app

@@ -12,13 +12,16 @@ from callcenter.auth.services import AuthService
 from callcenter.calls.agents import AgentDirectory
 from callcenter.calls.recorder import CallRecorder
 from callcenter.calls.services import CallService
+from callcenter.crypto import PhoneVault
 from callcenter.customers.services import CustomerService
 from callcenter.realtime.hub import WebsocketHub
 from callcenter.screenpop.services import ScreenPopService
 from callcenter.settings import Settings
+from callcenter.sla.scheduler import SlaScheduler
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
+VAULT = web.AppKey("vault", PhoneVault)  # the phone keys: seal, index, open (callcenter.crypto)
 SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 AUTH = web.AppKey("auth", AuthService)
 LOGIN_THROTTLE = web.AppKey("login_throttle", Any)  # auth.throttle.LoginThrottle
@@ -32,3 +35,7 @@ POPS = web.AppKey("pops", ScreenPopService)
 CALLS = web.AppKey("calls", CallService)
 CONNECTOR = web.AppKey("connector", AmiConnector)
 CUSTOMER_SERVICE = web.AppKey("customer_service", CustomerService)
+ORDERS = web.AppKey("orders", Any)  # orders.services.OrderService (its schemas import the web layer)
+# The OpenAPI document, built on first request ({"spec": dict, "json": bytes}; callcenter.web.openapi_http).
+OPENAPI = web.AppKey("openapi", dict)
+SLA = web.AppKey("sla", SlaScheduler)  # raises and clears SLA alerts (callcenter.sla)

@@ -105,6 +105,8 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     # Seconds the AMI leadership lease lasts in Redis: a dead leader is replaced within this.
     leader_ttl: float = 10.0
+    # Seconds between SLA scheduler passes (callcenter.sla.scheduler); 0 = this instance runs none.
+    sla_interval: float = 15.0
     # Pops kept per agent for a reconnecting client to catch up (messages).
     pop_replay_limit: int = 200
     # Messages a websocket client may lag behind before it is dropped.
@@ -168,6 +170,7 @@ class Settings:
             http_port=_int(env, "HTTP_PORT", d.http_port, 0, 65535),
             allowed_origins=origins,
             leader_ttl=_float(env, "LEADER_TTL", d.leader_ttl, 0.5, 300),
+            sla_interval=_float(env, "SLA_INTERVAL", d.sla_interval, 0, 3600),
             pop_replay_limit=_int(env, "POP_REPLAY_LIMIT", d.pop_replay_limit, 0, 10_000),
             ws_queue_size=_int(env, "WS_QUEUE_SIZE", d.ws_queue_size, 1, 100_000),
             session_ttl=_int(env, "SESSION_TTL", d.session_ttl, 60, 30 * 86400),

@@ -1,8 +1,9 @@
 """The records. One module so Alembic sees every table; each feature owns its services.
 
 Times are stored as timezone-aware UTC (``DateTime(timezone=True)``); phone numbers are stored
-both as received and normalised (``callcenter.customers.phones.normalise``), and every lookup goes
-through the normalised column.
+sealed (``callcenter.crypto.PhoneVault``): a keyed blind index of the normalised number
+(``callcenter.customers.phones.normalise``) that every lookup goes through, the ciphertext, and the
+masked form screens show. Never the number itself (``docs/privacy.md``).
 """
 
 from __future__ import annotations
@@ -100,11 +101,14 @@ class CustomerPhone(Base):
     __tablename__ = "customer_phones"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
-    # Normalised (see customers.phones.normalise): the lookup key. Unique: a number identifies
-    # one customer, so two agents saving the same number at once cannot both succeed.
-    number: Mapped[str] = mapped_column(String(32), index=True, unique=True)
-    # As the customer or the import gave it.
-    raw: Mapped[str] = mapped_column(String(64))
+    # Blind index (HMAC) of the normalised number (customers.phones.normalise): the lookup key,
+    # queried as ``IN vault.indexes(n)`` so lookups work during an index-key rotation. Unique: a
+    # number identifies one customer, so two agents saving it at once cannot both succeed.
+    number_index: Mapped[str] = mapped_column(String(64), index=True, unique=True)
+    # The normalised number, encrypted ("<key id>:<base64>", callcenter.crypto).
+    number_enc: Mapped[str] = mapped_column(Text)
+    # What screens show: 138****5678.
+    masked: Mapped[str] = mapped_column(String(32))
     # mobile | landline | service | other
     kind: Mapped[str] = mapped_column(String(16), default="mobile")
     customer: Mapped[Customer] = relationship(back_populates="phones")
@@ -205,16 +209,17 @@ class Call(Base):
     """One call, keyed by Asterisk's Linkedid (shared by every channel of the call)."""
 
     __tablename__ = "calls"
-    __table_args__ = (Index("ix_calls_caller_started", "caller_number", "started_at"),
+    __table_args__ = (Index("ix_calls_caller_started", "caller_index", "started_at"),
                       Index("ix_calls_customer_started", "customer_id", "started_at"))
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     linkedid: Mapped[str] = mapped_column(String(64), unique=True)
     # inbound | outbound
     direction: Mapped[str] = mapped_column(String(8), default="inbound")
-    # CallerIDNum as received ("" when the caller withheld it or it was <unknown>).
-    caller_raw: Mapped[str] = mapped_column(String(64), default="")
-    # Normalised; "" for anonymous callers.
-    caller_number: Mapped[str] = mapped_column(String(32), default="")
+    # The caller's normalised number, sealed (callcenter.crypto): blind index (the repeat-caller
+    # lookup), ciphertext and masked form; all "" for anonymous callers.
+    caller_index: Mapped[str] = mapped_column(String(64), default="")
+    caller_enc: Mapped[str] = mapped_column(Text, default="")
+    caller_masked: Mapped[str] = mapped_column(String(32), default="")
     # The hotline number dialled (DID), e.g. 4008001234.
     did: Mapped[str] = mapped_column(String(32), default="")
     queue: Mapped[str] = mapped_column(String(64), default="")
