@@ -20,12 +20,13 @@ from aiohttp import web
 from playwright.async_api import Page, expect
 
 from callcenter.app import init_app
-from callcenter.appkeys import AGENTS, AUTH, CONNECTOR, HUB, SESSIONMAKER
+from callcenter.appkeys import AGENTS, AUTH, CONNECTOR, HUB, SESSIONMAKER, VAULT
 from callcenter.customers.phones import normalise
-from callcenter.db.models import Address, Appliance, Customer, CustomerPhone, WorkOrder
-from callcenter.settings import Settings
+from callcenter.customers.services import sealed_phone
+from callcenter.db.models import Address, Appliance, Customer, WorkOrder
 from callcenter.simulator.config import MemberConfig, QueueConfig, SimulatorConfig
 from callcenter.simulator.server import AmiSimulator
+from tests.apphelpers import keyed_settings
 from tests.waiting import wait_for
 
 pytestmark = [
@@ -72,7 +73,7 @@ async def _add_customer(app: web.Application, now: dt.datetime) -> None:
     async with app[SESSIONMAKER].begin() as s:
         customer = Customer(
             name="张三", level="VIP", remarks=REMARKS, created_at=now,
-            phones=[CustomerPhone(number=phone.number, raw=CALLER, kind=phone.kind)],
+            phones=[sealed_phone(app[VAULT], phone.number, phone.kind)],
             addresses=[Address(province="广东省", city="深圳市", district="南山区", detail="科技园路 8 号 3 栋 1201")],
         )
         aircon = Appliance(category="空调", brand="格力", model="KFR-35GW/ABC123", serial="GR2023KF0042",
@@ -96,7 +97,7 @@ async def desk(sqlite_url) -> AsyncIterator[Desk]:
     sock = _listening_socket()
     http_port = sock.getsockname()[1]
     origin = f"http://127.0.0.1:{http_port}"
-    settings = Settings().with_(
+    settings = keyed_settings(
         database_url=sqlite_url, ami_host="127.0.0.1", ami_port=ami_port,
         http_host="127.0.0.1", http_port=http_port, allowed_origins=(origin,),
         ami_ping_interval=1.0, ami_ping_timeout=2.0, ami_reconnect_min=0.05, ami_reconnect_max=0.5,
