@@ -177,6 +177,11 @@ class CallOut(BaseModel):
     outcome: str | None
 
 
+class CategoryOut(BaseModel):
+    name: str
+    warranty_months: int
+
+
 class PrefillOut(BaseModel):
     customer: CustomerOut
     phones: list[PhoneOut]
@@ -184,6 +189,8 @@ class PrefillOut(BaseModel):
     addresses: list[AddressOut]
     appliances: list[ApplianceOut]
     call: CallOut | None
+    categories: list[CategoryOut] = Field(
+        default_factory=list, description="product categories with their warranty months (for a new appliance)")
 
 
 class StaffOut(BaseModel):

@@ -18,12 +18,12 @@ from callcenter.auth.identity import CurrentUser
 from callcenter.customers.warranty import warranty_kind, warranty_status
 from callcenter.db.models import (
     Address, Appliance, Appointment, Call, Customer, CustomerPhone, IntakeRecord, OnsiteRecord,
-    OrderEvent, User, WorkOrder,
+    OrderEvent, ProductCategory, User, WorkOrder,
 )
 from callcenter.errors import NotFound, ValidationFailed
 from callcenter.orders import states
 from callcenter.orders.schemas import (
-    AddressOut, ApplianceOut, AppointmentOut, CallOut, CustomerOut, EngineerOut, EventOut,
+    AddressOut, ApplianceOut, AppointmentOut, CallOut, CategoryOut, CustomerOut, EngineerOut, EventOut,
     IntakeOut, OnsiteSummaryOut, OrderDetailOut, OrderOut, PhoneOut, PrefillOut, SlotOut,
     StaffOut, WarrantyOut,
 )
@@ -145,6 +145,8 @@ async def prefill(s: AsyncSession, *, customer_id: int | None, linkedid: str | N
     appliances = (await s.execute(select(Appliance).where(Appliance.customer_id == customer_id)
                                   .order_by(Appliance.id).limit(50))).scalars().all()
     caller = call.caller_index if call is not None else ""
+    categories = (await s.execute(select(ProductCategory.name, ProductCategory.warranty_months)
+                                  .order_by(ProductCategory.name))).all()
     return PrefillOut(
         customer=customer_out(customer),
         phones=[PhoneOut(phone_id=p.id, masked=p.masked, kind=p.kind) for p in phones],
@@ -152,7 +154,8 @@ async def prefill(s: AsyncSession, *, customer_id: int | None, linkedid: str | N
         addresses=[a for a in (address_out(x) for x in addresses) if a is not None],
         appliances=[appliance_out(a, today) for a in appliances],
         call=None if call is None else CallOut(linkedid=call.linkedid, queue=call.queue,
-                                               started_at=utc(call.started_at), outcome=call.outcome))
+                                               started_at=utc(call.started_at), outcome=call.outcome),
+        categories=[CategoryOut(name=n, warranty_months=m) for n, m in categories])
 
 
 async def intake_detail(s: AsyncSession, intake_id: int, user: CurrentUser) -> IntakeOut:

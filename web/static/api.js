@@ -103,6 +103,9 @@ export function errorText(status, data) {
     const d = data?.details || {};
     return d.field ? `${d.field}：${reasonText(d.reason)}` : (data?.message || "输入有误");
   }
+  if (data?.error === "insufficient_stock" && Number.isInteger(data.details?.available)) {
+    return `库存不足：现有 ${data.details.available} 件，需要 ${data.details.requested} 件`;
+  }
   if (data?.message) return data.message;
   if (status === 403) return "无权限执行此操作";
   if (status === 404) return "记录不存在或无权查看";

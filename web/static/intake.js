@@ -7,6 +7,8 @@ import { api, clearFormErrors, errorText, query, showFormError } from "./api.js"
 import { fill, h } from "./dom.js";
 import { $, dateTime, fmt, kv, urgencyChip, warrantyChip } from "./ui.js";
 
+/** Product category → warranty months, from the prefill. */
+let categoryMonths = new Map();
 const params = new URLSearchParams(location.search);
 const form = $("intake-form");
 const NEW = "new";
@@ -61,7 +63,8 @@ function render() {
     appliances.map((a) => h("option", { value: a.id },
       [a.category, a.brand, a.model].filter(Boolean).join(" "), a.serial ? ` · ${a.serial}` : "")),
     h("option", { value: NEW }, "＋ 新家电（未登记）"));
-  const categories = [...new Set(appliancesOf(pf).map((a) => a.category).filter(Boolean))];
+  categoryMonths = new Map((pf.categories || []).map((c) => [c.name, c.warranty_months]));
+  const categories = [...new Set([...categoryMonths.keys(), ...appliances.map((a) => a.category).filter(Boolean)])];
   fill($("category-list"), categories.map((c) => h("option", { value: c })));
   const addresses = pf.addresses || [];
   fill($("f-address"), addresses.length
@@ -108,9 +111,11 @@ function currentWarranty() {
   const a = selectedAppliance();
   if (a) return a.warranty;
   const purchase = form.elements.purchase_date.value;
-  const months = form.elements.warranty_months.value;
+  const typed = form.elements.warranty_months.value;
+  // Typed months win; else the category's own warranty (as the server will apply it).
+  const months = /^\d+$/.test(typed) ? typed : categoryMonths.get(form.elements.category.value);
   if (!purchase) return { kind: "保外", note: "无购买日期，按保外处理" };
-  if (!/^\d+$/.test(months)) return { kind: "待定", note: "保存时按品类保修期计算" };
+  if (months === undefined) return { kind: "待定", note: "保存时按品类保修期计算" };
   const expires = addMonths(purchase, Number(months));
   return { kind: fmt.today() <= expires ? "保内" : "保外", expires };
 }
@@ -123,6 +128,7 @@ function showWarranty() {
 form.elements.appliance.addEventListener("change", applianceChanged);
 form.elements.purchase_date.addEventListener("change", showWarranty);
 form.elements.warranty_months.addEventListener("input", showWarranty);
+form.elements.category.addEventListener("input", showWarranty);
 
 // --------------------------------------------------------------------------------------------
 // The request body, the read-back, saving
