@@ -221,6 +221,7 @@ def init_app(settings: Settings) -> web.Application:
     from callcenter.orders.search_http import routes as order_search_routes
     from callcenter.parts.http import routes as parts_routes
     from callcenter.privacy_http import routes as privacy_routes
+    from callcenter.imports.http import routes as import_routes
     from callcenter.sla.http import routes as sla_routes
     from callcenter.web import openapi_http
     from callcenter.web.order_pages import setup as setup_order_pages
@@ -235,7 +236,8 @@ def init_app(settings: Settings) -> web.Application:
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(settings.web_dir / "templates")),
                          autoescape=jinja2.select_autoescape(["html"]))
     for r in (auth_routes, call_routes, customer_routes, ws_routes, health_routes, page_routes,
-              order_routes, order_search_routes, sla_routes, parts_routes, privacy_routes):
+              order_routes, order_search_routes, sla_routes, parts_routes, privacy_routes,
+              import_routes):
         app.add_routes(r)
     openapi_http.setup(app)
     setup_order_pages(app)

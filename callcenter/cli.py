@@ -55,7 +55,7 @@ async def _with_db(settings: Settings):  # type: ignore[no-untyped-def]
     from callcenter.db.engine import make_engine, make_sessionmaker, migrate
 
     engine = make_engine(settings.database_url)
-    await migrate(engine)
+    await migrate(engine, vault=settings.phone_vault())
     sm = make_sessionmaker(engine)
     return engine, sm, AuthService(sm, ttl_s=settings.session_ttl)
 
@@ -77,20 +77,35 @@ async def _users_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _import_customers(settings: Settings, path: Path) -> int:
-    from callcenter.customers.importer import import_customers
+async def _import(settings: Settings, kind: str, path: Path, *, dry_run: bool) -> int:
+    """``callcenter import KIND FILE [--dry-run]``: prints the report (callcenter.imports)."""
+    from callcenter.imports import importer
 
     engine, sm, _ = await _with_db(settings)
     try:
-        report = await import_customers(sm, path, settings)
+        report = await importer(kind)(sm, path, settings, dry_run=dry_run, via="cli")
+    finally:
+        await engine.dispose()
+    print("\n".join(report.lines()))
+    return 0 if report.ok() else 1
+
+
+async def _keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    """Re-encrypt and re-index every sealed value under the current keys (docs/privacy.md)."""
+    from callcenter.keys import rotate
+
+    engine, _, _ = await _with_db(settings)
+    try:
+        report = await rotate(engine, settings.phone_vault(), batch=args.batch, check=args.check,
+                              progress=print)
     finally:
         await engine.dispose()
     print(report.summary())
-    for row, reason in report.rejected[:200]:
-        print(f"  row {row}: {reason}")
-    if len(report.rejected) > 200:
-        print(f"  … and {len(report.rejected) - 200} more rejected rows")
-    return 0 if report.loaded or report.merged or not report.rejected else 1
+    for column, row_id in report.unreadable[:50]:
+        print(f"  unreadable: {column} row {row_id}")
+    if report.unreadable:
+        return 1
+    return 1 if args.check and report.rows else 0
 
 
 async def _demo(settings: Settings, args: argparse.Namespace) -> None:
@@ -99,7 +114,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> None:
 
     engine, sm, auth = await _with_db(settings)
     try:
-        seeded = await seed(sm, auth, customers=args.customers)
+        seeded = await seed(sm, auth, vault=settings.phone_vault(), customers=args.customers)
     finally:
         await engine.dispose()
     sim, port = await start_demo_simulator(
@@ -146,8 +161,20 @@ def build_parser() -> argparse.ArgumentParser:
     ua.add_argument("--extension", help="the agent's phone extension (queue MemberName)")
     ua.add_argument("--display-name", help="the name shown on screens")
     i = sub.add_parser("import", help="bulk imports").add_subparsers(dest="import_command", required=True)
-    ic = i.add_parser("customers", help="import customers from CSV or XLSX")
-    ic.add_argument("file", type=Path)
+    for kind, what in (("customers", "customers (one appliance per row)"),
+                       ("appliances", "appliances of customers on file"),
+                       ("orders", "past work orders (callcenter/orders/importer.py)")):
+        ik = i.add_parser(kind, help=f"import {what} from CSV or XLSX")
+        ik.add_argument("file", type=Path)
+        ik.add_argument("--dry-run", action="store_true", help="report what would happen, save nothing")
+    k = sub.add_parser("keys", help="phone-number keys (docs/privacy.md)").add_subparsers(
+        dest="keys_command", required=True)
+    kn = k.add_parser("new", help="print a fresh key as id:base64")
+    kn.add_argument("--id", default="k1", help="the key id (letters, digits, - or _; ≤16)")
+    kr = k.add_parser("rotate", help="re-encrypt and re-index every sealed value under the current keys")
+    kr.add_argument("--batch", type=int, default=500, help="rows per transaction")
+    kr.add_argument("--check", action="store_true",
+                    help="only count what is still under old keys (exit 1 if anything is)")
     return p
 
 
@@ -168,11 +195,24 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(run(args))
         elif args.command == "users":
             return asyncio.run(_users_add(settings, args))
+        elif args.command == "keys":
+            if args.keys_command == "new":
+                from callcenter.crypto import KeySpecError, new_key_spec, parse_keys
+
+                spec = new_key_spec(args.id)
+                try:
+                    parse_keys(spec, "--id")
+                except KeySpecError as e:
+                    print(f"callcenter: {e}", file=sys.stderr)
+                    return 2
+                print(spec)
+                return 0
+            return asyncio.run(_keys_rotate(settings, args))
         elif args.command == "import":
             if not args.file.is_file():
                 print(f"callcenter: no such file {args.file}", file=sys.stderr)
                 return 2
-            return asyncio.run(_import_customers(settings, args.file))
+            return asyncio.run(_import(settings, args.import_command, args.file, dry_run=args.dry_run))
     except KeyboardInterrupt:
         return 130
     return 0

@@ -2,13 +2,13 @@
 
 File format
 -----------
-The first non-empty row is the header; Chinese or English names are accepted (see ``COLUMNS``).
+Read by ``callcenter.imports.tabular`` (CSV in UTF-8/BOM/GBK, comma or tab; XLSX; header aliases).
+Chinese or English header names are accepted (see ``COLUMNS``).
 Required columns: name/姓名 and phone/电话. A phone cell may hold several numbers separated by
 ``;`` ``/`` ``,`` ``、`` (also full-width); phone2/备用电话 adds more. Optional: 省/市/区/详细地址,
 级别, 备注, and one appliance per row: 品类, 品牌, 型号 (required when any appliance column is
 filled), 序列号, 购买日期 (2024-05-20, 2024/5/20, 20240520 or an Excel date), 保修月数 (0–120,
-default 12). CSV: UTF-8 with or without BOM, else GBK (read as GB18030, its superset); comma-
-or tab-separated. XLSX: the first sheet, read in openpyxl's read-only mode.
+default 12).
 
 What a row does
 ---------------
@@ -23,75 +23,60 @@ What a row does
   a reason never contains a full phone number.
 * Rows are saved in batches of ``BATCH_ROWS`` per transaction: a failure loses at most the
   batch being saved, never half a customer.
+* Numbers are stored sealed (``callcenter.crypto``) and matched by their blind index under every
+  index key, so an import during a key rotation still merges into existing customers.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import codecs
-import csv
 import datetime as dt
-import itertools
-import logging
-import re
+import functools
 import sys
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callcenter.crypto import PhoneVault
 from callcenter.customers import validation
-from callcenter.customers.phones import normalise
 from callcenter.customers.validation import AddressInput, ApplianceInput, PhoneInput
 from callcenter.db.models import Address, Appliance, Customer, CustomerPhone
-from callcenter.errors import ValidationFailed
-from callcenter.privacy import mask_phone
+from callcenter.imports import tabular
+from callcenter.imports.matching import chunks, customers_by_number
+from callcenter.imports.tabular import (
+    APPLIANCE_COLUMNS,
+    APPLIANCE_FIELDS,
+    BATCH_ROWS,
+    PERSON_COLUMNS,
+)
 from callcenter.settings import Settings
 
-log = logging.getLogger(__name__)
-
-BATCH_ROWS = 1000
-# Numbers per IN (...) list: well under SQLite's and asyncpg's bind-parameter limits.
-IN_CHUNK = 500
+__all__ = ["BATCH_ROWS", "COLUMNS", "CustomerImportReport", "ImportReport", "import_customers",
+           "parse_row"]
 
 # Canonical field → accepted header spellings (compared lower-cased, spaces and _ removed).
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "name": ("name", "customer", "customername", "姓名", "客户姓名", "客户名称", "名字", "联系人"),
-    "phone": ("phone", "phones", "mobile", "tel", "telephone", "电话", "手机", "手机号", "手机号码",
-              "联系电话", "电话号码"),
-    "phone2": ("phone2", "tel2", "mobile2", "电话2", "备用电话", "其他电话", "固定电话", "座机"),
-    "province": ("province", "省", "省份"),
-    "city": ("city", "市", "城市"),
-    "district": ("district", "county", "区", "区县", "县区", "区/县"),
-    "detail": ("detail", "address", "street", "详细地址", "地址", "街道地址"),
+    **PERSON_COLUMNS,
     "level": ("level", "级别", "客户级别", "客户等级"),
     "remarks": ("remarks", "remark", "note", "notes", "备注"),
-    "category": ("category", "品类", "产品类别", "类别", "产品品类"),
-    "brand": ("brand", "品牌"),
-    "model": ("model", "型号", "产品型号", "机型"),
-    "serial": ("serial", "sn", "serialnumber", "serialno", "序列号", "机身编码", "条码", "产品编号"),
-    "purchase_date": ("purchasedate", "purchased", "购买日期", "购机日期", "购买时间"),
-    "warranty_months": ("warrantymonths", "warranty", "保修月数", "保修期(月)", "保修期（月）", "保修期"),
+    **APPLIANCE_COLUMNS,
 }
-APPLIANCE_FIELDS = ("category", "brand", "model", "serial", "purchase_date", "warranty_months")
-_HEADER_INDEX = {spelling: key for key, names in COLUMNS.items() for spelling in names}
-_PHONE_SPLIT = re.compile(r"[;/,，；、|]+")
+REQUIRED = {"name": "name/姓名", "phone": "phone/电话"}
 
 
 @dataclass
-class ImportReport:
+class CustomerImportReport(tabular.Report):
+    KIND = "customers"
+    COUNTS = (("loaded", "导入"), ("merged", "合并"))
+
     loaded: int = 0  # rows that created a customer
     merged: int = 0  # rows added to a customer who already had one of their numbers
-    rejected: list[tuple[int, str]] = field(default_factory=list)  # (row number, reason)
 
-    def summary(self) -> str:
-        n = len(self.rejected)
-        return (f"导入 {self.loaded} 条，合并 {self.merged} 条，拒绝 {n} 条 / "
-                f"loaded {self.loaded}, merged {self.merged}, rejected {n}")
+
+ImportReport = CustomerImportReport  # the name earlier code imports
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,116 +92,23 @@ class RowInput:
     appliance: ApplianceInput | None
 
 
-def _header_key(cell: object) -> str | None:
-    text = "" if cell is None else str(cell)
-    return _HEADER_INDEX.get(re.sub(r"[\s_\-]+", "", text.strip().lstrip("\ufeff")).lower())
-
-
-def _cell_text(value: object) -> object:
-    """Spreadsheet cells as the validators expect them: numbers as digit strings, dates kept."""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, int):
-        return str(value)
-    return value
-
-
 def parse_row(row: int, cells: dict[str, object], *, local_area_code: str,
               today: dt.date) -> RowInput:
     """Check one row (pure); raises ValidationFailed whose reason names the column."""
-    raw_numbers = []
-    for column in ("phone", "phone2"):
-        value = _cell_text(cells.get(column))
-        if value is None:
-            continue
-        raw_numbers += [p.strip() for p in _PHONE_SPLIT.split(str(value)) if p.strip()]
-    unique: dict[str, str] = {}
-    for raw in raw_numbers:
-        found = normalise(raw, local_area_code)
-        unique.setdefault(found.number if found else f"?{len(unique)}", raw)  # same number twice: once
-    if not unique:
-        raise ValidationFailed("phone", "no phone number")
-    given = list(unique.values())
-    try:
-        phones = validation.phones(given, "phone", local_area_code)
-    except ValidationFailed as e:
-        field_name, reason = e.details["field"], e.details["reason"]
-        masked = mask_phone(given[int(field_name[6:-1])]) if field_name.startswith("phone[") else ""
-        if masked:  # name the number, masked, so the operator can find the cell
-            reason += f" ({masked})"
-        raise ValidationFailed(field_name, reason) from None
-    has_appliance = any(cells.get(f) not in (None, "") for f in APPLIANCE_FIELDS)
+    phones = tabular.parse_phones(cells, local_area_code)
+    cell = tabular.cell_text
     return RowInput(
         row=row,
-        name=validation.text(_cell_text(cells.get("name")), "name", max_len=64, required=True),
-        level=validation.text(_cell_text(cells.get("level")), "level", max_len=16),
-        remarks=validation.text(_cell_text(cells.get("remarks")), "remarks", max_len=2000,
-                                multiline=True),
+        name=tabular.text(cells, "name", max_len=64, required=True),
+        level=tabular.text(cells, "level", max_len=16),
+        remarks=tabular.text(cells, "remarks", max_len=2000, multiline=True),
         phones=phones,
-        address=validation.address({k: _cell_text(cells.get(k)) or "" for k in
-                                    ("province", "city", "district", "detail")}, "address"),
-        appliance=validation.appliance({k: _cell_text(cells.get(k)) for k in APPLIANCE_FIELDS},
-                                       "appliance", today) if has_appliance else None,
+        address=validation.address({k: cell(cells.get(k)) or "" for k in tabular.ADDRESS_FIELDS},
+                                   "address"),
+        appliance=validation.appliance({k: cell(cells.get(k)) for k in APPLIANCE_FIELDS},
+                                       "appliance", today)
+        if tabular.has_any(cells, APPLIANCE_FIELDS) else None,
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading files
-
-
-def _encoding(path: Path) -> str:
-    """utf-8-sig when the whole file decodes as UTF-8, else gb18030 (GBK's superset)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    with path.open("rb") as f:
-        try:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return "gb18030"
-    return "utf-8-sig"
-
-
-def _csv_rows(path: Path) -> Iterator[tuple[int, list[object]]]:
-    with path.open(encoding=_encoding(path), newline="") as f:
-        first = f.readline()
-        f.seek(0)
-        delimiter = "\t" if "\t" in first and "," not in first else ","
-        reader = csv.reader(f, delimiter=delimiter)
-        for cells in reader:
-            yield reader.line_num, list(cells)
-
-
-def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[object]]]:
-    from openpyxl import load_workbook
-
-    book = load_workbook(path, read_only=True, data_only=True)
-    try:
-        sheet = book.worksheets[0]
-        for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
-            yield number, list(cells)
-    finally:
-        book.close()
-
-
-def read_rows(path: Path) -> Iterator[tuple[int, dict[str, object]] | tuple[int, str]]:
-    """(row number, {field: value}) per data row; a (1, reason) first if the header is unusable."""
-    raw = _xlsx_rows(path) if path.suffix.lower() in (".xlsx", ".xlsm") else _csv_rows(path)
-    keys: list[str | None] | None = None
-    for number, cells in raw:
-        if not any(c not in (None, "") for c in cells):
-            continue  # blank line
-        if keys is None:
-            keys = [_header_key(c) for c in cells]
-            missing = [label for k, label in (("name", "name/姓名"), ("phone", "phone/电话"))
-                       if k not in keys]
-            if missing:
-                yield number, f"header: missing column {', '.join(missing)}"
-                return
-            continue
-        yield number, {k: v for k, v in zip(keys, cells, strict=False) if k is not None}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,24 +131,16 @@ def _appliance_key(model: str, serial: str, purchase_date: dt.date | None) -> tu
     return model.strip().lower(), serial.strip().lower(), purchase_date
 
 
-def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
-async def _save_batch(session: AsyncSession, rows: list[RowInput], report: ImportReport,
-                      created_at: dt.datetime) -> None:
-    numbers = sorted({p.number for r in rows for p in r.phones})
+async def _save_batch(session: AsyncSession, rows: list[RowInput], report: CustomerImportReport,
+                      created_at: dt.datetime, vault: PhoneVault) -> None:
     owner: dict[str, _Target] = {}
     stored: dict[int, _Target] = {}
-    for chunk in _chunks(numbers, IN_CHUNK):
-        for number, cid in await session.execute(
-                select(CustomerPhone.number, CustomerPhone.customer_id)
-                .where(CustomerPhone.number.in_(chunk)).order_by(CustomerPhone.customer_id)):
-            target = stored.setdefault(cid, _Target(id=cid))
-            target.numbers.add(number)
-            owner.setdefault(number, target)
-    for chunk in _chunks(sorted(stored), IN_CHUNK):
+    found = await customers_by_number(session, vault, (p.number for r in rows for p in r.phones))
+    for number, cid in sorted(found.items(), key=lambda item: item[1]):
+        target = stored.setdefault(cid, _Target(id=cid))
+        target.numbers.add(number)
+        owner[number] = target
+    for chunk in chunks(sorted(stored)):
         for a in await session.execute(
                 select(Appliance.customer_id, Appliance.model, Appliance.serial, Appliance.purchase_date)
                 .where(Appliance.customer_id.in_(chunk))):
@@ -303,8 +187,9 @@ async def _save_batch(session: AsyncSession, rows: list[RowInput], report: Impor
                 values)).scalars().all())
         for t, cid in zip(new, ids, strict=True):
             t.id = cid
-    phones = [{"customer_id": t.id, "number": p.number, "raw": p.raw[:64], "kind": p.kind}
-              for t in touched.values() for p in t.new_phones]
+    phones = [{"customer_id": t.id, "number_index": s.index, "number_enc": s.enc,
+               "masked": s.masked, "kind": p.kind}
+              for t in touched.values() for p in t.new_phones for s in [vault.seal(p.number)]]
     addresses = [{"customer_id": t.id, "province": a.province, "city": a.city,
                   "district": a.district, "detail": a.detail}
                  for t in new if (a := t.row.address) is not None]  # type: ignore[union-attr]
@@ -317,37 +202,30 @@ async def _save_batch(session: AsyncSession, rows: list[RowInput], report: Impor
 
 
 async def import_customers(sessionmaker: async_sessionmaker[AsyncSession], path: Path | str,
-                           settings: Settings, *, now: dt.datetime | None = None,
-                           batch_rows: int = BATCH_ROWS) -> ImportReport:
+                           settings: Settings, *, vault: PhoneVault | None = None,
+                           now: dt.datetime | None = None, batch_rows: int = BATCH_ROWS,
+                           dry_run: bool = False, actor_id: int | None = None,
+                           via: str = "") -> CustomerImportReport:
     """Import ``path`` (CSV or XLSX); see the module text for the rules.
+
+    ``vault``: the phone keys (default: ``settings.phone_vault()``). ``dry_run``: report what
+    would happen, save nothing. ``actor_id`` / ``via``: who imports, for the audit log.
 
     ``now`` (aware; default the current time) stamps ``created_at`` and, as a date in
     ``settings.tz``, bounds purchase dates. Reading the file runs in a worker thread, batch by
     batch. Cancelled: the batch being saved is rolled back; earlier batches stay.
     """
     now = now or dt.datetime.now(dt.UTC)
-    today = now.astimezone(settings.tz).date()
-    report = ImportReport()
-    rows = read_rows(Path(path))
-    try:
-        while batch := await asyncio.to_thread(lambda: list(itertools.islice(rows, batch_rows))):
-            valid = []
-            for number, cells in batch:
-                if isinstance(cells, str):
-                    report.rejected.append((number, cells))
-                    continue
-                try:
-                    valid.append(parse_row(number, cells, local_area_code=settings.local_area_code,
-                                           today=today))
-                except ValidationFailed as e:
-                    report.rejected.append((number, f"{e.details['field']}: {e.details['reason']}"))
-            if valid:
-                async with sessionmaker() as session, session.begin():
-                    await _save_batch(session, valid, report, now.astimezone(dt.UTC))
-    finally:
-        rows.close()
-    log.info("customer import: %s", report.summary())
-    return report
+    vault = vault or settings.phone_vault()
+    source = tabular.Source(COLUMNS, REQUIRED, functools.partial(
+        parse_row, local_area_code=settings.local_area_code, today=now.astimezone(settings.tz).date()))
+
+    async def save(session: AsyncSession, rows: list[RowInput], report: CustomerImportReport) -> None:
+        await _save_batch(session, rows, report, now.astimezone(dt.UTC), vault)
+
+    return await tabular.run_import(sessionmaker, Path(path), source, save,
+                                    CustomerImportReport(dry_run=dry_run), now=now,
+                                    batch_rows=batch_rows, actor_id=actor_id, via=via)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -368,18 +246,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"callcenter: {e}", file=sys.stderr)
         return 2
 
-    async def run() -> ImportReport:
+    async def run() -> CustomerImportReport:
         engine = make_engine(args.database_url or settings.database_url)
         try:
-            return await import_customers(make_sessionmaker(engine), args.file, settings)
+            return await import_customers(make_sessionmaker(engine), args.file, settings, via="cli")
         finally:
             await engine.dispose()
 
     report = asyncio.run(run())
-    print(report.summary())
-    for row, reason in report.rejected:
-        print(f"  row {row}: {reason}")
-    return 0 if report.loaded or report.merged or not report.rejected else 1
+    print("\n".join(report.lines()))
+    return 0 if report.ok() else 1
 
 
 if __name__ == "__main__":
