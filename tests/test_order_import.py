@@ -32,6 +32,7 @@ from callcenter.db.models import (
 from callcenter.imports.appliances import import_appliances
 from callcenter.orders.importer import import_orders, number_policy, parse_row
 from callcenter.orders.numbering import next_number
+from callcenter.parts.views import record_json
 from callcenter.settings import Settings
 from tests import apphelpers as h
 from tests.privacy_scan import LogScan, ScanningClient, assert_no_personal
@@ -212,6 +213,10 @@ async def test_import_orders_csv(tmp_path, sessionmaker, settings, encoding) -> 
     assert (os1.visit_fee_fen, os1.labour_fee_fen, os1.parts_total_fen, os1.total_fen) == (5000, 8050, 3500, 16550)
     assert os1.in_warranty is False and os1.customer_confirmed and os1.signed_at is not None
     assert [(f["kind"], f["amount_fen"]) for f in os1.fee_items] == [("上门费", 5000), ("工时费", 8050)]
+    # The record as every screen shows it: the old system's parts amount counts without lines.
+    async with sessionmaker() as s:
+        shown = await record_json(s, os1, await s.get(WorkOrder, sh.id))
+    assert shown["totals"]["parts_fen"] == 3500 and shown["totals"]["total_fen"] == 16550
     assert records[orders["WO20240521-001"].id].in_warranty is True  # 保内 and nothing charged
     assert sh.appliance_id == appliance_ids[0] and len(appliance_ids) == 1  # matched by serial
     # The day's counter was raised past the kept serial: the next live order does not collide.

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import datetime as dt
 from typing import Any
 
@@ -64,6 +66,11 @@ async def record_json(s: AsyncSession, record: OnsiteRecord, order: WorkOrder) -
     rows = await part_lines(s, record.id)
     engineer = await s.get(User, record.engineer_id) if record.engineer_id is not None else None
     totals = totals_of(record, [line for line, _, _ in rows])
+    if not rows and record.parts_total_fen and totals.parts_fen == 0:
+        # Imported from the old system: its parts charge came as one amount, without lines.
+        totals = dataclasses.replace(
+            totals, parts_fen=record.parts_total_fen, total_fen=totals.total_fen + record.parts_total_fen,
+            list_total_fen=totals.list_total_fen + record.parts_total_fen)
     free = record.in_warranty
     return {
         "id": record.id, "number": record.number,
