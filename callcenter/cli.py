@@ -114,7 +114,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> None:
 
     engine, sm, auth = await _with_db(settings)
     try:
-        seeded = await seed(sm, auth, vault=settings.phone_vault(), customers=args.customers)
+        seeded = await seed(sm, auth, vault=settings.phone_vault(), customers=args.customers, settings=settings)
     finally:
         await engine.dispose()
     sim, port = await start_demo_simulator(

@@ -23,6 +23,23 @@ class MaskingFormatter(logging.Formatter):
         return mask_mobiles(super().format(record))
 
 
+# Database drivers log every statement with its bound parameters at DEBUG — names, streets,
+# ciphertexts, blind indexes — and SQLAlchemy echoes the text of every statement (and each
+# BEGIN/COMMIT) at INFO: two log lines per statement, written synchronously on the event loop,
+# which cost more than the statements themselves. So they stay at WARNING whatever the
+# application's level.
+DRIVER_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy.engine", "sqlalchemy.pool", "sqlalchemy.orm")
+
+
+def quiet_drivers() -> dict[str, int]:
+    """Raise the driver loggers to WARNING; returns their previous levels (for tests to restore)."""
+    before = {name: logging.getLogger(name).level for name in DRIVER_LOGGERS}
+    for name in DRIVER_LOGGERS:
+        if logging.getLogger(name).level < logging.WARNING:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    return before
+
+
 def setup(level: str = "INFO") -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -32,3 +49,4 @@ def setup(level: str = "INFO") -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # Alembic narrates every plugin and step at INFO on each start; only problems matter here.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    quiet_drivers()

@@ -24,9 +24,13 @@ Names:
     (``Zhang San`` → ``Z**** S**``; ``Mary-Ann Lee`` → ``M***-A** L**``).
 Addresses: province, city, district only (the city is left out when it repeats the province,
 as for 北京市北京市); the street and door number never.
-Free text (remarks, problem descriptions): any run of 7 or more digits — possibly with spaces or
-dashes inside — is masked like a phone number, since agents type numbers into notes; dates
-written 2024-05-20 or 2024.5.20 are left alone.
+Free text (remarks, problem descriptions, timeline notes): any run of 7 or more digits —
+possibly with spaces, dashes or dots inside — is masked like a phone number, since agents type
+numbers into notes. Left alone: our record numbers (``CR``/``WO``/``AP``/``OS``/``CS``/``DA`` +
+8-digit date + ``-`` + 3–4 digit serial, e.g. ``OS20261123-004``) and dates with an optional
+time (``2024-05-20``, ``2024.5.20``, ``2024/05/20``, ``2026-11-23 14:00``,
+``2026-11-23T14:00:00+08:00``); a digit run glued to one of them (``WO20261123-0011380…``) is no
+record number and is masked.
 """
 
 from __future__ import annotations
@@ -43,8 +47,13 @@ _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 # 7+ digits, possibly split by single spaces/dashes/dots (138 0013 8000, 010-8888-6666).
 _NUMBER_IN_TEXT = re.compile(r"\+?\d(?:[\s\-.]?\d){6,}")
 _AREA3 = re.compile(r"0(?:10|2\d)")
-# Dates look like digit runs too but are no phone numbers (2024-05-20, 2024.5.20).
-_DATE = re.compile(r"(?:19|20)\d{2}[-.]\d{1,2}[-.]\d{1,2}")
+# Record numbers and dates look like digit runs too but are no phone numbers. Neither may touch
+# another digit, so a number cannot hide inside or behind one.
+RECORD_PREFIXES = ("CR", "WO", "AP", "OS", "CS", "DA")
+_RECORD_NUMBER = rf"(?<![A-Za-z0-9])(?:{'|'.join(RECORD_PREFIXES)})\d{{8}}-\d{{3,4}}(?!\d)"
+_DATE_TIME = (r"(?<!\d)(?:19|20)\d{2}([-./])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])"
+              r"(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?!\d)")
+_NOT_A_PHONE = re.compile(f"{_RECORD_NUMBER}|{_DATE_TIME}")
 
 
 def mask_phone(number: str) -> str:
@@ -95,7 +104,16 @@ def full_address(province: str, city: str, district: str, detail: str = "") -> s
     return sep.join(parts)
 
 
+def _mask_runs(text: str) -> str:
+    return _NUMBER_IN_TEXT.sub(lambda m: mask_phone(m.group()), text)
+
+
 def mask_numbers_in_text(text: str) -> str:
-    """``text`` with every phone-like digit run (7+ digits) masked."""
-    return _NUMBER_IN_TEXT.sub(
-        lambda m: m.group() if _DATE.fullmatch(m.group()) else mask_phone(m.group()), text)
+    """``text`` with every phone-like digit run (7+ digits) masked; record numbers and dates
+    (see the module rules) kept as they are."""
+    out, pos = [], 0
+    for m in _NOT_A_PHONE.finditer(text):
+        out += [_mask_runs(text[pos:m.start()]), m.group()]
+        pos = m.end()
+    out.append(_mask_runs(text[pos:]))
+    return "".join(out)

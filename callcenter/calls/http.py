@@ -8,16 +8,53 @@ from __future__ import annotations
 import datetime as dt
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 from sqlalchemy import or_, select
 
 from callcenter.appkeys import AGENTS, SESSIONMAKER, SETTINGS
+from callcenter.auth.identity import CurrentUser
 from callcenter.db.models import Call, Customer
 from callcenter.errors import ValidationFailed
 from callcenter.privacy import mask_name
-from callcenter.web.middleware import current_user
+from callcenter.web.api import ApiModel, endpoint, json_response
 
 routes = web.RouteTableDef()
 SEE_ALL = ("supervisor", "admin")
+MAX_LIMIT = 500
+
+
+class CallsQuery(ApiModel):
+    date: dt.date | None = Field(default=None, description="YYYY-MM-DD in the centre's time zone (default today)")
+    # Out-of-range values are clamped to 1–500, not refused.
+    limit: int = Field(default=200, description=f"at most this many, newest first (1–{MAX_LIMIT})")
+
+
+class CallCustomerOut(BaseModel):
+    id: int
+    name: str = Field(description="脱敏姓名")
+
+
+class CallListItemOut(BaseModel):
+    id: str = Field(description="Linkedid")
+    direction: str
+    queue: str
+    did: str
+    caller: str | None = Field(description="脱敏号码 (masked)")
+    anonymous: bool
+    customer: CallCustomerOut | None
+    state: str
+    outcome: str | None
+    agent_member: str
+    started_at: str | None
+    answered_at: str | None
+    ended_at: str | None
+    hold_s: int | None
+    talk_s: int | None
+
+
+class CallsOut(BaseModel):
+    date: str
+    calls: list[CallListItemOut]
 
 
 def _iso(t: dt.datetime | None) -> str | None:
@@ -27,20 +64,17 @@ def _iso(t: dt.datetime | None) -> str | None:
 
 
 @routes.get("/api/calls")
-async def list_calls(request: web.Request) -> web.Response:
-    user = current_user(request, "agent", "supervisor", "admin")
+@endpoint("来电记录 The day's calls (an agent sees the calls that rang or reached them)",
+          roles=("agent", "supervisor", "admin"), query=CallsQuery, response=CallsOut, tag="calls")
+async def list_calls(request: web.Request, user: CurrentUser, query: CallsQuery) -> web.Response:
     settings = request.app[SETTINGS]
-    raw = request.query.get("date")
+    day = query.date or dt.datetime.now(settings.tz).date()
     try:
-        day = dt.date.fromisoformat(raw) if raw else dt.datetime.now(settings.tz).date()
         start = dt.datetime.combine(day, dt.time(0), settings.tz).astimezone(dt.UTC)
         end = start + dt.timedelta(days=1)
     except (ValueError, OverflowError):
         raise ValidationFailed("date", "YYYY-MM-DD") from None
-    try:
-        limit = min(500, max(1, int(request.query.get("limit", "200"))))
-    except ValueError:
-        raise ValidationFailed("limit", "a whole number 1–500") from None
+    limit = min(MAX_LIMIT, max(1, query.limit))
     q = (select(Call, Customer.name).outerjoin(Customer, Customer.id == Call.customer_id)
          .where(Call.started_at >= start, Call.started_at < end)
          .order_by(Call.started_at.desc()).limit(limit))
@@ -59,4 +93,4 @@ async def list_calls(request: web.Request) -> web.Response:
         "started_at": _iso(c.started_at), "answered_at": _iso(c.answered_at), "ended_at": _iso(c.ended_at),
         "hold_s": c.hold_s, "talk_s": c.talk_s,
     } for c, name in rows]
-    return web.json_response({"date": day.isoformat(), "calls": calls})
+    return json_response({"date": day.isoformat(), "calls": calls})

@@ -125,7 +125,7 @@ class OrderRef(BaseModel):
     warranty: str
 
 
-class EngineerRef(BaseModel):
+class OnsiteEngineerOut(BaseModel):
     id: int | None
     name: str  # masked
     staff_no: str
@@ -135,7 +135,7 @@ class OnsiteOut(BaseModel):
     id: int
     number: str
     order: OrderRef
-    engineer: EngineerRef
+    engineer: OnsiteEngineerOut
     category: str
     product_model: str
     serial: str

@@ -27,6 +27,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from callcenter.auth.identity import USER
 from callcenter.errors import ValidationFailed
 from callcenter.web.middleware import current_user
 
@@ -47,6 +48,8 @@ class EndpointSpec:
     status: int
     tag: str
     description: str
+    # No login needed (the login itself, logout): the handler gets ``user=None`` then.
+    public: bool = False
 
 
 def _default(o: object) -> object:
@@ -108,14 +111,18 @@ Handler = Callable[..., Awaitable[web.StreamResponse]]
 
 def endpoint(summary: str, *, roles: tuple[str, ...] = (), body: type[BaseModel] | None = None,
              query: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
-             status: int = 200, tag: str = "", description: str = "") -> Callable[[Handler], Handler]:
-    """Declare a JSON endpoint (see the module docstring). ``roles=()`` means any logged-in user."""
-    spec = EndpointSpec(summary, roles, body, query, response, status, tag, description)
+             status: int = 200, tag: str = "", description: str = "",
+             public: bool = False) -> Callable[[Handler], Handler]:
+    """Declare a JSON endpoint (see the module docstring). ``roles=()`` means any logged-in user;
+    ``public=True`` (no roles) lets anyone in and passes ``user`` as the session's user or None."""
+    if public and roles:
+        raise ValueError("a public endpoint has no roles")
+    spec = EndpointSpec(summary, roles, body, query, response, status, tag, description, public)
 
     def deco(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def wrapper(request: web.Request) -> web.StreamResponse:
-            kwargs: dict[str, Any] = {"user": current_user(request, *roles)}
+            kwargs: dict[str, Any] = {"user": request.get(USER) if public else current_user(request, *roles)}
             if query is not None:
                 kwargs["query"] = _query(request, query)
             if body is not None:
@@ -133,9 +140,11 @@ _PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
 def _schema(model: type[BaseModel], components: dict[str, Any], mode: str) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)  # type: ignore[arg-type]
-    for name, sub in schema.pop("$defs", {}).items():
+    for name, sub in (*schema.pop("$defs", {}).items(), (model.__name__, schema)):
+        if components.get(name, sub) != sub:
+            # Two models with one name would silently replace each other in the document.
+            raise ValueError(f"two different API models are both named {name!r}: rename one")
         components[name] = sub
-    components[model.__name__] = schema
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
@@ -182,7 +191,8 @@ def build_openapi(app: web.Application, *, title: str, version: str) -> dict[str
         ok: dict[str, Any] = {"description": "OK"}
         if spec.response is not None:
             ok["content"] = {"application/json": {"schema": _schema(spec.response, components, "serialization")}}
-        responses: dict[str, Any] = {str(spec.status): ok, "401": {"description": "not logged in", **error}}
+        unauthenticated = "wrong username or password" if spec.public else "not logged in"
+        responses: dict[str, Any] = {str(spec.status): ok, "401": {"description": unauthenticated, **error}}
         if spec.roles:
             responses["403"] = {"description": "role or object not allowed", **error}
         if params or spec.body is not None:
