@@ -43,6 +43,10 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "personal.reveal": ("agent", "dispatcher", "engineer", "supervisor", "admin"),
     "audit.read": ("admin",),
     "import.run": ("admin",),
+    # Dispatch: engineers' profiles, skills, leave and partner shops; the rules' preview.
+    "dispatch.profiles.read": ("dispatcher", "admin"),
+    "dispatch.profiles.write": ("admin",),
+    "dispatch.preview": ("dispatcher", "supervisor", "admin"),
 }
 
 

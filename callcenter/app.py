@@ -223,6 +223,7 @@ def init_app(settings: Settings) -> web.Application:
     from callcenter.privacy_http import routes as privacy_routes
     from callcenter.imports.http import routes as import_routes
     from callcenter.sla.http import routes as sla_routes
+    from callcenter.dispatch.http import routes as dispatch_routes
     from callcenter.web import openapi_http
     from callcenter.web.order_pages import setup as setup_order_pages
     from callcenter.web.pages import routes as page_routes
@@ -237,7 +238,7 @@ def init_app(settings: Settings) -> web.Application:
                          autoescape=jinja2.select_autoescape(["html"]))
     for r in (auth_routes, call_routes, customer_routes, ws_routes, health_routes, page_routes,
               order_routes, order_search_routes, sla_routes, parts_routes, privacy_routes,
-              import_routes):
+              import_routes, dispatch_routes):
         app.add_routes(r)
     openapi_http.setup(app)
     setup_order_pages(app)

@@ -39,3 +39,5 @@ ORDERS = web.AppKey("orders", Any)  # orders.services.OrderService (its schemas 
 # The OpenAPI document, built on first request ({"spec": dict, "json": bytes}; callcenter.web.openapi_http).
 OPENAPI = web.AppKey("openapi", dict)
 SLA = web.AppKey("sla", SlaScheduler)  # raises and clears SLA alerts (callcenter.sla)
+# Address → coordinates (callcenter.geo.Geocoder); unset: the bundled district centres.
+GEOCODER = web.AppKey("geocoder", Any)

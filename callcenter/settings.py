@@ -82,6 +82,18 @@ def _url(env: Mapping[str, str], name: str, default: str | None, schemes: tuple[
     return raw
 
 
+def _dispatch_weights(env: Mapping[str, str], default: tuple[tuple[str, float], ...]) -> tuple[tuple[str, float], ...]:
+    raw = env.get(PREFIX + "DISPATCH_WEIGHTS")
+    if raw is None or raw.strip() == "":
+        return default
+    from callcenter.dispatch.rules import WeightsError, parse_weights
+
+    try:
+        return tuple(parse_weights(raw).as_dict().items())
+    except WeightsError as e:
+        raise SettingsError(PREFIX + "DISPATCH_WEIGHTS", str(e)) from None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     # Where records live: SQLite by default (one process, small centre), PostgreSQL at scale.
@@ -129,6 +141,11 @@ class Settings:
     data_keys: str = field(default="", repr=False)
     index_keys: str = field(default="", repr=False)
     key_file: Path = Path("var/callcenter.keys")
+    # Dispatch (callcenter.dispatch.rules): score weights as (component, weight) pairs adding up
+    # to 1, and the radius (km) the automatic match searches.
+    dispatch_weights: tuple[tuple[str, float], ...] = (
+        ("distance", 0.4), ("load", 0.2), ("ftf", 0.15), ("satisfaction", 0.15), ("idle", 0.1))
+    dispatch_radius_km: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -184,6 +201,8 @@ class Settings:
             data_keys=_str(env, "DATA_KEYS", ""),
             index_keys=_str(env, "INDEX_KEYS", ""),
             key_file=Path(_str(env, "KEY_FILE", str(d.key_file))),
+            dispatch_weights=_dispatch_weights(env, d.dispatch_weights),
+            dispatch_radius_km=_float(env, "DISPATCH_RADIUS_KM", d.dispatch_radius_km, 0.1, 100),
         )
         from callcenter.crypto import KeySpecError, parse_keys
 

@@ -253,10 +253,14 @@ from callcenter.db.records import (  # noqa: E402
 from callcenter.db.stock import (  # noqa: E402
     OnsitePartLine, Part, PriceItem, StockLevel, StockLocation, StockMovement,
 )
+from callcenter.db.workforce import (  # noqa: E402
+    DispatchDecision, DispatchRefusal, EngineerLeave, EngineerProfile, EngineerSkill, ServiceShop,
+)
 
 __all__ = [
     "Address", "AgentMember", "Appliance", "Appointment", "AuditEntry", "Base", "BigId", "Call",
-    "CallQueue", "Customer", "CustomerPhone", "IntakeRecord", "LoginSession", "NumberCounter",
+    "CallQueue", "Customer", "CustomerPhone", "DispatchDecision", "DispatchRefusal", "EngineerLeave",
+    "EngineerProfile", "EngineerSkill", "IntakeRecord", "LoginSession", "NumberCounter",
     "OnsitePartLine", "OnsiteRecord", "OrderEvent", "Part", "PriceItem", "ProductCategory",
-    "SlaAlert", "StockLevel", "StockLocation", "StockMovement", "User", "WorkOrder",
+    "ServiceShop", "SlaAlert", "StockLevel", "StockLocation", "StockMovement", "User", "WorkOrder",
 ]
