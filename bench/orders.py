@@ -21,8 +21,16 @@ work order WO…, both numbered, one transaction) and ``POST /api/orders`` from 
 (the work order alone). ``--agents`` agents (default 50), each with its own session and
 connection: (1) open-loop at ``--rates`` orders/s, arrivals spread at random (Poisson) over
 ``--create-duration`` s, each sent by the next agent — the latency counts from the moment the
-order was due, so queueing is included; (2) bursts: every agent saves at the same instant,
-``--bursts`` times. Afterwards the day's numbers must be gap-free and unique.
+order was due, so queueing is included; (2) agents in a loop (intake + order only): each saves,
+thinks (exponential, mean ``--think`` s; ``0`` is the closed-loop worst case: no think time at
+all) and saves again, for ``--agent-duration`` s; (3) bursts: every agent saves at the same
+instant, ``--bursts`` times. Afterwards the day's numbers must be gap-free and unique.
+
+The server runs as deployed, with its SLA scheduler (a pass every 15 s) unless ``--sla off``;
+the scheduler's first pass after the reset raises the seeded backlog of alerts and is waited
+for (it is a one-off; the later passes run during the figures). ``--servers N`` runs N server
+processes on the same database (agent ``i`` on server ``i mod N``; the scheduler on the first
+only, as the Redis pass gate would arrange). ``--py-spy PREFIX`` profiles the first server.
 """
 
 from __future__ import annotations
@@ -65,6 +73,7 @@ from tests.services import free_port  # noqa: E402
 
 SEARCH_P99_MS = 5.0
 CREATE_P99_MS = 10.0
+SLA_INTERVAL = 15.0  # the product's default CALLCENTER_SLA_INTERVAL
 KINDS = ("phone", "number", "serial")
 _WO = re.compile(r"^WO\d{8}-\d{3,}$")
 
@@ -176,10 +185,11 @@ async def explain(url: str, inputs: dict[str, list[tuple[str, int]]]) -> dict[st
 
 
 class AgentClients:
-    """One HTTP session (own cookie, one connection) per agent."""
+    """One HTTP session (own cookie, one connection) per agent; with several servers, agent
+    ``i`` talks to server ``i mod n`` (a load balancer with sticky sessions)."""
 
-    def __init__(self, base: str, tokens: list[str]) -> None:
-        self.base = base
+    def __init__(self, bases: list[str], tokens: list[str]) -> None:
+        self.bases = [bases[i % len(bases)] for i in range(len(tokens))]
         self.sessions = [aiohttp.ClientSession(
             headers={"Cookie": f"cc_session={t}"}, cookie_jar=aiohttp.DummyCookieJar(),
             connector=aiohttp.TCPConnector(limit=1)) for t in tokens]
@@ -189,7 +199,8 @@ class AgentClients:
             await s.close()
 
     async def post(self, agent: int, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        async with self.sessions[agent % len(self.sessions)].post(self.base + path, json=body) as r:
+        i = agent % len(self.sessions)
+        async with self.sessions[i].post(self.bases[i] + path, json=body) as r:
             raw = await r.read()
         try:
             return r.status, json.loads(raw)
@@ -271,6 +282,30 @@ async def open_loop(creator: Creator, rate: float, duration: float, seed: int) -
 
     await asyncio.gather(*(one(i, at) for i, at in enumerate(due)))
     return {"mode": f"{rate:g}/s", "rate": rate, **stats(lat), "errors": _take_errors(creator)}
+
+
+async def agents_loop(creator: Creator, think: float, duration: float, seed: int) -> dict[str, Any]:
+    """Every agent saves, waits a random think time (exponential, mean ``think`` s; 0: none, the
+    closed-loop worst case) and saves again, for ``duration`` s. Latency: send to answer."""
+    n_agents = len(creator.clients.sessions)
+    lat: list[float] = []
+    end = time.perf_counter() + duration
+
+    async def agent(a: int) -> None:
+        rng = random.Random(seed * 1000 + a)
+        await asyncio.sleep(rng.uniform(0, think) if think else 0)  # not all at once
+        while time.perf_counter() < end:
+            t0 = time.perf_counter()
+            await creator.send(a)
+            lat.append((time.perf_counter() - t0) * 1000)
+            if think:
+                await asyncio.sleep(rng.expovariate(1 / think))
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(agent(a) for a in range(n_agents)))
+    mode = f"think {think:g}s" if think else "closed"
+    return {"mode": mode, "rate": round(len(lat) / (time.perf_counter() - t0), 1), **stats(lat),
+            "errors": _take_errors(creator)}
 
 
 async def bursts(creator: Creator, rounds: int) -> dict[str, Any]:
@@ -367,37 +402,104 @@ async def bench_database(db: str, args: argparse.Namespace, sizes: _seed.Sizes, 
     inputs = await search_inputs(url, sizes, args.queries + args.warmup, seed=7)
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    log = logs / f"orders-server-{db}-{dt.datetime.now():%Y%m%d-%H%M%S}.log"
-    port = free_port()
-    server = screen_pop.start_server(url, free_port(), port, log)
-    base = f"http://127.0.0.1:{port}"
+    stamp = f"{dt.datetime.now():%Y%m%d-%H%M%S}"
+    servers, bases = [], []
+    for i in range(args.servers):
+        log = logs / f"orders-server-{db}-{stamp}-{i}.log"
+        port = free_port()
+        # The SLA scheduler on one instance only: with Redis (production) the pass gate lets
+        # one instance run each pass; the bench runs no Redis.
+        sla = str(SLA_INTERVAL if args.sla == "on" and i == 0 else 0)
+        servers.append((screen_pop.start_server(url, free_port(), port, log,
+                                                extra_env={"CALLCENTER_SLA_INTERVAL": sla}), log))
+        bases.append(f"http://127.0.0.1:{port}")
+    base = bases[0]
     try:
-        await wait_ready(base, agents[0].token, server, log)
+        for (server, log), b in zip(servers, bases, strict=True):
+            await wait_ready(b, agents[0].token, server, log)
+        out["servers"] = args.servers
+        out["sla_scheduler"] = args.sla
+        if args.sla == "on":
+            out["sla_first_pass"] = await wait_first_pass(url)
+            print(f"sla: first pass done: {json.dumps(out['sla_first_pass'])}", flush=True)
         out["search"] = {}
-        for kind in KINDS:
-            http = await search_http(base, agents[0].token, inputs[kind], kind, args.warmup)
-            alone = await search_alone(url, inputs[kind], kind, args.warmup)
-            out["search"][kind] = {"http": http, "query_alone": alone}
-            print(f"search {kind:<7} HTTP p50 {http['p50']:>6} p90 {http['p90']:>6} p99 {http['p99']:>6} "
-                  f"max {http['max']:>7} ms (n={http['n']}, missed {http['missed']}) | query alone "
-                  f"p50 {alone['p50']} p99 {alone['p99']} ms", flush=True)
+        spy = args.py_spy
+        with py_spy(servers[0][0].pid, spy and spy.with_name(spy.name + "-search.txt")):
+            for kind in KINDS:
+                http = await search_http(base, agents[0].token, inputs[kind], kind, args.warmup)
+                alone = await search_alone(url, inputs[kind], kind, args.warmup)
+                out["search"][kind] = {"http": http, "query_alone": alone}
+                print(f"search {kind:<7} HTTP p50 {http['p50']:>6} p90 {http['p90']:>6} p99 {http['p99']:>6} "
+                      f"max {http['max']:>7} ms (n={http['n']}, missed {http['missed']}) | query alone "
+                      f"p50 {alone['p50']} p99 {alone['p99']} ms", flush=True)
         if args.explain:
             out["plans"] = await explain(url, inputs)
             for kind, plan in out["plans"].items():
                 print(f"--- plan: {kind}\n{plan}")
-        out["create"] = await bench_create(base, [a.token for a in agents[:args.agents]], sizes, args)
+        with py_spy(servers[0][0].pid, spy and spy.with_name(spy.name + "-create.txt")):
+            out["create"] = await bench_create(bases, [a.token for a in agents[:args.agents]], sizes, args)
         out["numbers"] = await check_numbers(url, out["create"].pop("numbers"))
         print(f"numbers: {json.dumps(out['numbers'])}", flush=True)
+        if args.sla == "on":
+            out["sla_alerts_at_end"] = await count_alerts(url)
     finally:
-        screen_pop.stop_server(server)
+        for server, _ in servers:
+            screen_pop.stop_server(server)
         if pg is not None:
             pg.stop()
             CHILDREN.stoppers.remove(pg.stop)
     return out
 
 
-async def bench_create(base: str, tokens: list[str], sizes: _seed.Sizes, args: argparse.Namespace) -> dict[str, Any]:
-    clients = AgentClients(base, tokens)
+@contextlib.contextmanager
+def py_spy(pid: int, out: Path | None):  # type: ignore[no-untyped-def]
+    """``py-spy record`` of the server ``pid`` (raw collapsed stacks in ``out``) while inside."""
+    if out is None:
+        yield
+        return
+    import shutil
+    import signal
+    import subprocess
+
+    exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    proc = subprocess.Popen([exe, "record", "--pid", str(pid), "--rate", "250", "--format", "raw",
+                             "--output", str(out), "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+        print(f"py-spy: {out}", flush=True)
+
+
+async def count_alerts(url: str) -> int:
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as c:
+            return int(await c.scalar(text("SELECT count(*) FROM sla_alerts")) or 0)
+    finally:
+        await engine.dispose()
+
+
+async def wait_first_pass(url: str) -> dict[str, Any]:
+    """The scheduler's first pass after the reset raises the whole seeded backlog (every open
+    order is late): a one-off, not the steady state being measured. Wait until the number of
+    alerts has stopped moving for 3 s (the later passes, every 15 s, run during the figures)."""
+    t0 = time.monotonic()
+    last, still = -1, 0.0
+    while time.monotonic() - t0 < 600:
+        n = await count_alerts(url)
+        still = still + 1.0 if n == last and n > 0 else 0.0
+        if still >= 3:
+            break
+        last = n
+        await asyncio.sleep(1.0)
+    return {"alerts": last, "seconds": round(time.monotonic() - t0, 1)}
+
+
+async def bench_create(bases: list[str], tokens: list[str], sizes: _seed.Sizes, args: argparse.Namespace) -> dict[str, Any]:
+    clients = AgentClients(bases, tokens)
     results: dict[str, Any] = {"runs": [], "numbers": []}
     try:
         probe_status, _ = await clients.post(0, "/api/intakes", {})
@@ -415,6 +517,11 @@ async def bench_create(base: str, tokens: list[str], sizes: _seed.Sizes, args: a
                 run = {"kind": kind, **await open_loop(creator, rate, args.create_duration, seed=100 + i)}
                 results["runs"].append(run)
                 _print_create(run)
+            if kind == "intake+order":  # the agent's one click; think time, then none at all
+                for i, think in enumerate(float(t) for t in args.think.split(",") if t):
+                    run = {"kind": kind, **await agents_loop(creator, think, args.agent_duration, seed=200 + i)}
+                    results["runs"].append(run)
+                    _print_create(run)
             run = {"kind": kind, **await bursts(creator, args.bursts)}
             results["runs"].append(run)
             _print_create(run)
@@ -442,10 +549,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--rates", default="10,25,50", help="open-loop creation rates, orders/s")
     ap.add_argument("--create-duration", type=float, default=20.0, help="seconds per rate")
     ap.add_argument("--bursts", type=int, default=20, help="rounds of every agent saving at once")
+    ap.add_argument("--think", default="3,0",
+                    help="agents saving in a loop: mean think time(s) between saves, s (0: closed loop)")
+    ap.add_argument("--agent-duration", type=float, default=30.0, help="seconds per --think run")
+    ap.add_argument("--servers", type=int, default=1, help="server processes (agents spread over them)")
+    ap.add_argument("--sla", choices=("on", "off"), default="on",
+                    help=f"the SLA scheduler (a pass every {SLA_INTERVAL:g} s, as deployed) on one server")
     ap.add_argument("--explain", action="store_true", help="print the search plans")
     ap.add_argument("--data-dir", type=Path, default=Path("/tmp/callcenter-bench"))
     ap.add_argument("--json", type=Path)
     ap.add_argument("--seed-only", action="store_true")
+    ap.add_argument("--py-spy", type=Path, metavar="PREFIX",
+                    help="profile the (first) server with py-spy: PREFIX-search.txt, PREFIX-create.txt")
     return ap.parse_args(argv)
 
 

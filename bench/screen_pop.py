@@ -160,9 +160,10 @@ CHILDREN = Children()
 
 
 def start_server(url: str, ami_port: int, http_port: int, log_path: Path,
-                 trace_path: Path | None = None) -> subprocess.Popen[bytes]:
+                 trace_path: Path | None = None,
+                 extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """``callcenter serve``; with ``trace_path``, the same under ``_serve_traced.py`` (GC
-    pauses and event-loop lag written to that file)."""
+    pauses and event-loop lag written to that file); ``extra_env``: more ``CALLCENTER_*``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
     env.update({
         "CALLCENTER_DATABASE_URL": url,
@@ -173,6 +174,7 @@ def start_server(url: str, ami_port: int, http_port: int, log_path: Path,
         "CALLCENTER_ALLOWED_ORIGINS": f"http://127.0.0.1:{http_port}",
         "CALLCENTER_LOG_LEVEL": "WARNING",
         **_seed.KEY_ENV,  # the keys the seeded numbers are sealed with
+        **(extra_env or {}),
     })
     argv = [sys.executable, "-m", "callcenter", "serve"]
     if trace_path is not None:

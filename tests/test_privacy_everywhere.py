@@ -85,7 +85,7 @@ async def test_no_unmasked_mobile_in_any_answer_message_or_log(aiohttp_client, s
     sockets: list[h.AgentSocket] = []
     centre: Centre | None = None
     # What `callcenter serve` with CALLCENTER_LOG_LEVEL=DEBUG writes: everything at DEBUG except
-    # the database drivers' statement echo (callcenter.logs.setup keeps those at INFO).
+    # the database drivers' statement echo (callcenter.logs.setup keeps those at WARNING).
     driver_levels = quiet_drivers()
     with LogScan(secrets=SECRETS, level=logging.DEBUG) as logs:
         try:

@@ -1,5 +1,17 @@
 """Users, passwords (argon2id) and login sessions (random token in the cookie, its SHA-256 in
-the database, so a stolen database holds no usable cookie)."""
+the database, so a stolen database holds no usable cookie).
+
+**Session cache.** Every request names its session; looking it up is a database round trip
+(checkout, select, commit) on every request. :meth:`AuthService.authenticate` keeps a session it
+found valid in memory for ``cache_s`` seconds (default 5) and answers from there meanwhile. The
+session's own expiry is still checked on every request, and the lookup goes to the database
+whenever the sliding expiry is due to move. Logout evicts the entry in this instance at once.
+The trade-off, with several instances behind the load balancer: a logout, a deleted session or
+a deactivated user takes effect on the *other* instances after at most ``cache_s`` seconds (the
+cookie is gone from the browser at once; only a copied cookie could be used in that window).
+No Redis round trip is added for this: it would cost as much as the lookup it saves.
+``cache_s=0`` turns the cache off.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +20,7 @@ import datetime as dt
 import hashlib
 import re
 import secrets
+import time
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -45,11 +58,17 @@ def _identity(u: User) -> CurrentUser:
 
 
 class AuthService:
+    # Sessions kept in memory at most (a full cache drops what is stale, then everything).
+    CACHE_MAX = 10_000
+
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, ttl_s: int,
-                 clock: Clock = utcnow) -> None:
+                 clock: Clock = utcnow, cache_s: float = 5.0) -> None:
         self._sessionmaker = sessionmaker
         self._ttl = dt.timedelta(seconds=ttl_s)
         self._clock = clock
+        self._cache_s = cache_s
+        # token hash → (user, session expiry, monotonic time the entry is good until)
+        self._cache: dict[str, tuple[CurrentUser, dt.datetime, float]] = {}
 
     async def add_user(self, username: str, *, role: str, password: str, extension: str | None = None,
                        display_name: str = "") -> CurrentUser:
@@ -99,11 +118,19 @@ class AuthService:
         """The user behind a session cookie, or None; slides the expiry forward."""
         if not token or len(token) > 128:
             return None
+        key = _token_hash(token)
         now = self._clock()
+        cached = self._cache.get(key)
+        if cached is not None:
+            user, expires, good_until = cached
+            # Answered from memory while fresh, not expired and not yet due to slide.
+            if time.monotonic() < good_until and expires - now >= self._ttl / 2:
+                return user
+            del self._cache[key]
         async with self._sessionmaker.begin() as s:
             row = (await s.execute(
                 select(LoginSession, User).join(User, User.id == LoginSession.user_id)
-                .where(LoginSession.token_hash == _token_hash(token)))).first()
+                .where(LoginSession.token_hash == key))).first()
             if row is None:
                 return None
             sess, user = row
@@ -111,9 +138,25 @@ class AuthService:
             if expires < now or not user.active:
                 return None
             if expires - now < self._ttl / 2:
-                sess.expires_at = now + self._ttl
-            return _identity(user)
+                sess.expires_at = expires = now + self._ttl
+            identity = _identity(user)
+        self._remember(key, identity, expires)
+        return identity
+
+    def _remember(self, key: str, user: CurrentUser, expires: dt.datetime) -> None:
+        if self._cache_s <= 0:
+            return
+        t = time.monotonic()
+        if len(self._cache) >= self.CACHE_MAX:
+            for k in [k for k, v in self._cache.items() if v[2] <= t]:
+                del self._cache[k]
+            if len(self._cache) >= self.CACHE_MAX:
+                self._cache.clear()
+        self._cache[key] = (user, expires, t + self._cache_s)
 
     async def logout(self, token: str) -> None:
+        key = _token_hash(token)
+        self._cache.pop(key, None)
         async with self._sessionmaker.begin() as s:
-            await s.execute(delete(LoginSession).where(LoginSession.token_hash == _token_hash(token)))
+            await s.execute(delete(LoginSession).where(LoginSession.token_hash == key))
+        self._cache.pop(key, None)  # again: a lookup running meanwhile may have put it back

@@ -68,15 +68,12 @@ async def intake_prefill(request: web.Request, user: CurrentUser, query: Prefill
 @endpoint("新建受理记录 Create an intake record (SA-CR-001), optionally with its work order",
           roles=ACTIONS["intake.create"], body=IntakeIn, response=IntakeCreatedOut, status=201, tag=TAG)
 async def create_intake(request: web.Request, user: CurrentUser, body: IntakeIn) -> web.Response:
-    service = _service(request)
-    intake_id, order_id = await service.create_intake(body, user)
-    async with service.sessionmaker() as s:
-        intake = await views.intake_detail(s, intake_id, user)
-        order = None
-        if order_id is not None:
-            now = utcnow()
-            order = (await views.order_detail(s, order_id, user, now=now, today=service.today(now))).order
-    return json_response(IntakeCreatedOut(intake=intake, order=order), 201)
+    # The answer is built from what was just written: no read-back after the commit.
+    c = await _service(request).create_intake_records(body, user)
+    order = c.order
+    intake = views.intake_out(c.intake, c.customer, c.agent,
+                              (order.id, order.number) if order is not None else None)
+    return json_response(IntakeCreatedOut(intake=intake, order=views.order_out(order) if order else None), 201)
 
 
 @routes.get(f"/api/intakes/{ID}")
@@ -93,8 +90,11 @@ async def get_intake(request: web.Request, user: CurrentUser) -> web.Response:
 @endpoint("由受理记录创建工单 Create a work order (SA-WO-002) from an intake",
           roles=ACTIONS["order.create"], body=OrderIn, response=OrderDetailOut, status=201, tag=TAG)
 async def create_order(request: web.Request, user: CurrentUser, body: OrderIn) -> web.Response:
-    order_id = await _service(request).create_order(body, user)
-    return await _detail(request, user, order_id, 201, just_changed=True)
+    # The answer is built from what was just written: no read-back after the commit.
+    service = _service(request)
+    records = await service.create_order_records(body, user)
+    now = utcnow()
+    return json_response(views.detail_out(records, user, now, service.today(now)), 201)
 
 
 @routes.get(f"/api/orders/{ID}")

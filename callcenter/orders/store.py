@@ -70,9 +70,11 @@ def milestones(order: WorkOrder) -> dict[str, Any]:
 
 
 def add_event(session: AsyncSession, order_id: int, *, at: dt.datetime, user_id: int | None,
-              action: str, frm: str = "", to: str = "", note: str = "") -> None:
-    session.add(OrderEvent(order_id=order_id, at=at, user_id=user_id, action=action,
-                           from_status=frm, to_status=to, note=note))
+              action: str, frm: str = "", to: str = "", note: str = "") -> OrderEvent:
+    event = OrderEvent(order_id=order_id, at=at, user_id=user_id, action=action,
+                       from_status=frm, to_status=to, note=note)
+    session.add(event)
+    return event
 
 
 async def facts_for(session: AsyncSession, order: WorkOrder, *, reason: str = "", note: str = "",

@@ -8,6 +8,8 @@ Times: the database holds UTC; SQLite hands back naive datetimes, which :func:`u
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -27,6 +29,7 @@ from callcenter.orders.schemas import (
     IntakeOut, OnsiteSummaryOut, OrderDetailOut, OrderOut, PhoneOut, PrefillOut, SlotOut,
     StaffOut, WarrantyOut,
 )
+from callcenter.orders.states import Facts
 from callcenter.orders.store import MILESTONES, facts_for
 from callcenter.privacy import mask_address, mask_name, mask_numbers_in_text
 
@@ -197,9 +200,33 @@ async def order_detail(s: AsyncSession, order_id: int, user: CurrentUser, *, now
                               .order_by(OrderEvent.at, OrderEvent.id).limit(MAX_EVENTS))).scalars().all()
     users = await _users(s, {order.engineer_id, intake.agent_id if intake else None}
                          | {e.user_id for e in events} | {a.engineer_id for a in appointments})
+    return detail_out(OrderRecords(order, customer, address, appliance, intake, appointments, onsite,
+                                   events, users, await facts_for(s, order)), user, now, today)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecords:
+    """What the order page shows, as loaded (or as just written: a new order)."""
+
+    order: WorkOrder
+    customer: Customer
+    address: Address | None
+    appliance: Appliance | None
+    intake: IntakeRecord | None
+    appointments: Sequence[Appointment]
+    onsite: Sequence[OnsiteRecord]
+    events: Sequence[OrderEvent]
+    users: dict[int, User]
+    facts: Facts
+
+
+def detail_out(r: OrderRecords, user: CurrentUser, now: dt.datetime, today: dt.date) -> OrderDetailOut:
+    """The order page's answer from its records (no I/O)."""
+    order, customer, address, appliance, intake, users = (r.order, r.customer, r.address, r.appliance,
+                                                          r.intake, r.users)
+    appointments, onsite, events = r.appointments, r.onsite, r.events
     phone = intake.contact_phone_masked if intake else ""
-    facts = await facts_for(s, order)
-    allowed = states.allowed_transitions(order, states.Actor(user.id, user.role), facts, now)
+    allowed = states.allowed_transitions(order, states.Actor(user.id, user.role), r.facts, now)
     return OrderDetailOut(
         order=order_out(order), customer=customer_out(customer), address=address_out(address),
         appliance=appliance_out(appliance, today, order.warranty == "理赔机") if appliance else None,
