@@ -9,9 +9,11 @@ import json
 from dataclasses import dataclass, field
 
 import aiohttp
+from aiohttp import web
 
 from callcenter.appkeys import AUTH, SESSIONMAKER
 from callcenter.app import init_app
+from callcenter.auth.identity import USER, CurrentUser
 from callcenter.crypto import PhoneVault
 from callcenter.settings import Settings
 
@@ -104,3 +106,15 @@ async def connect(client, ext: str, last_seq: int | None = None,  # type: ignore
 
 def sessionmaker_of(client):  # type: ignore[no-untyped-def]
     return client.server.app[SESSIONMAKER]
+
+
+@web.middleware
+async def header_login(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    """A test middleware standing in for the session cookie: ``X-Test-User: <id>:<role>``.
+
+    For tests that mount one feature's routes on a bare app (no auth service)."""
+    who = request.headers.get("X-Test-User")
+    if who:
+        uid, role = who.split(":")
+        request[USER] = CurrentUser(id=int(uid), username=f"user{uid}", role=role)
+    return await handler(request)

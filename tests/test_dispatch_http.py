@@ -19,8 +19,8 @@ from callcenter.dispatch.http import routes
 from callcenter.privacy import mask_name
 from callcenter.web.middleware import error_middleware
 from tests.apphelpers import fixed_vault, keyed_settings
+from tests.apphelpers import header_login as fake_auth  # X-Test-User: <id>:<role>
 from tests.dispatchworld import TZ, build
-from tests.test_onsite_http import fake_auth  # X-Test-User: <id>:<role>
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from callcenter.appkeys import MAILBOX, SESSIONMAKER, SETTINGS
-from callcenter.auth.identity import USER, CurrentUser
 from callcenter.db.models import Appliance, Customer, User, WorkOrder
 from callcenter.db.oversight import AuditEntry
 from callcenter.db.records import OnsiteRecord, OrderEvent
@@ -33,17 +32,12 @@ from callcenter.parts.views import utc
 from callcenter.realtime.mailbox import LocalMailbox
 from callcenter.settings import Settings
 from callcenter.web.middleware import error_middleware
+from tests.apphelpers import header_login
 
 NOW = dt.datetime.now(dt.UTC)
 
 
-@web.middleware
-async def fake_auth(request: web.Request, handler):  # type: ignore[no-untyped-def]
-    who = request.headers.get("X-Test-User")
-    if who:
-        uid, role = who.split(":")
-        request[USER] = CurrentUser(id=int(uid), username=f"user{uid}", role=role)
-    return await handler(request)
+fake_auth = header_login  # X-Test-User: <id>:<role>
 
 
 @dataclass

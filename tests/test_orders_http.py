@@ -18,7 +18,6 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from callcenter.appkeys import MAILBOX, ORDERS, SESSIONMAKER, SETTINGS
-from callcenter.auth.identity import USER, CurrentUser
 from callcenter.crypto import new_key_spec
 from callcenter.db.models import (
     Address, Appliance, AuditEntry, Call, Customer, CustomerPhone, IntakeRecord, OnsiteRecord,
@@ -29,6 +28,7 @@ from callcenter.orders.services import OrderService
 from callcenter.realtime.mailbox import LocalMailbox
 from callcenter.settings import Settings
 from callcenter.web.middleware import error_middleware
+from tests.apphelpers import header_login
 from tests.privacy_scan import LogScan, assert_no_personal
 
 NOW = dt.datetime.now(dt.UTC)
@@ -40,13 +40,7 @@ SECRETS = ("欧阳娜娜", "体育西路", "张工程")
 ENGINEER_MOBILE = "13912345678"
 
 
-@web.middleware
-async def fake_auth(request: web.Request, handler):  # type: ignore[no-untyped-def]
-    who = request.headers.get("X-Test-User")
-    if who:
-        uid, role = who.split(":")
-        request[USER] = CurrentUser(id=int(uid), username=f"user{uid}", role=role)
-    return await handler(request)
+fake_auth = header_login  # X-Test-User: <id>:<role>
 
 
 @dataclass
