@@ -99,6 +99,9 @@ async def test_import_csv(tmp_path, sessionmaker, settings, encoding, delimiter)
     assert await _count(sessionmaker, CustomerPhone) == 6
     assert await _count(sessionmaker, Address) == 2
     assert await _count(sessionmaker, Appliance) == 3
+    async with sessionmaker() as s:  # placed at the district's centre for dispatch
+        located = {r.district: (r.lat, r.lon) for r in (await s.execute(select(Address))).scalars()}
+    assert located == {"南山区": (22.5330, 113.9304), "朝阳区": (39.9219, 116.4436)}
 
     again = await import_customers(sessionmaker, path, settings, now=NOW)
     assert (again.loaded, again.merged, len(again.rejected)) == (0, 5, 6)

@@ -141,3 +141,16 @@ async def test_missing_customer_is_404_and_bad_phone_422(client) -> None:  # typ
     for phone in ("", "anonymous", "abc"):
         r = await client.get("/api/customers", params={"phone": phone}, headers=as_role("agent"))
         assert r.status == 422 and (await r.json())["details"]["field"] == "phone"
+
+
+async def test_a_new_address_is_placed_for_dispatch(client, sessionmaker) -> None:  # type: ignore[no-untyped-def]
+    """Geocoded from the bundled district centres when the customer is created."""
+    from sqlalchemy import select
+
+    from callcenter.db.models import Address
+
+    resp = await client.post("/api/customers", json=NEW, headers=as_role("agent"))
+    assert resp.status == 201
+    async with sessionmaker() as s:
+        address = (await s.execute(select(Address))).scalar_one()
+    assert (address.lat, address.lon) == (23.1247, 113.3613)  # 广州市天河区

@@ -45,7 +45,7 @@ from callcenter.customers import validation
 from callcenter.customers.validation import AddressInput, ApplianceInput, PhoneInput
 from callcenter.db.models import Address, Appliance, Customer, CustomerPhone
 from callcenter.imports import tabular
-from callcenter.imports.matching import chunks, customers_by_number
+from callcenter.imports.matching import address_row, chunks, customers_by_number
 from callcenter.imports.tabular import (
     APPLIANCE_COLUMNS,
     APPLIANCE_FIELDS,
@@ -190,8 +190,7 @@ async def _save_batch(session: AsyncSession, rows: list[RowInput], report: Custo
     phones = [{"customer_id": t.id, "number_index": s.index, "number_enc": s.enc,
                "masked": s.masked, "kind": p.kind}
               for t in touched.values() for p in t.new_phones for s in [vault.seal(p.number)]]
-    addresses = [{"customer_id": t.id, "province": a.province, "city": a.city,
-                  "district": a.district, "detail": a.detail}
+    addresses = [address_row(t.id, a)  # type: ignore[arg-type]
                  for t in new if (a := t.row.address) is not None]  # type: ignore[union-attr]
     appliances = [{"customer_id": t.id, "category": a.category, "brand": a.brand, "model": a.model,
                    "serial": a.serial, "purchase_date": a.purchase_date,

@@ -20,6 +20,7 @@ from callcenter.crypto import PhoneVault
 from callcenter.customers.phones import normalise
 from callcenter.db.models import Address, Appliance, Customer, CustomerPhone
 from callcenter.errors import Conflict
+from callcenter.geo.geocoding import Geocoder, default_geocoder, locate
 from callcenter.privacy import mask_phone
 from callcenter.settings import Settings
 
@@ -37,11 +38,13 @@ class CustomerService:
     """Owns writes to customers, phones, addresses and appliances; reads the caller context."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings,
-                 vault: PhoneVault | None = None) -> None:
-        """``vault``: the app's (``appkeys.VAULT``); default ``settings.phone_vault()``."""
+                 vault: PhoneVault | None = None, geocoder: Geocoder | None = None) -> None:
+        """``vault``: the app's (``appkeys.VAULT``); default ``settings.phone_vault()``.
+        ``geocoder``: places a new address for dispatch; default the bundled district centres."""
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.vault = vault or settings.phone_vault()
+        self.geocoder = geocoder or default_geocoder()
 
     async def create(self, data: Mapping[str, object], actor: CurrentUser, *,
                      now: dt.datetime | None = None) -> Customer:
@@ -58,6 +61,10 @@ class CustomerService:
                                      today=now.astimezone(self.settings.tz).date())
         # Every blind index of every number (all index keys) → the number's position.
         position = {ix: i for i, p in enumerate(parsed.phones) for ix in self.vault.indexes(p.number)}
+        a = parsed.address
+        point = None if a is None else await locate(
+            self.geocoder, lat=None, lon=None, province=a.province, city=a.city, district=a.district,
+            detail=a.detail)
         async with self.sessionmaker() as session, session.begin():
             taken = (await session.execute(
                 select(CustomerPhone.number_index, CustomerPhone.customer_id)
@@ -73,8 +80,9 @@ class CustomerService:
                 name=parsed.name, level=parsed.level, remarks=parsed.remarks,
                 created_at=now.astimezone(dt.UTC),
                 phones=[self.phone_row(p.number, p.kind) for p in parsed.phones],
-                addresses=[Address(province=a.province, city=a.city, district=a.district,
-                                   detail=a.detail) for a in [parsed.address] if a is not None],
+                addresses=[Address(province=a.province, city=a.city, district=a.district, detail=a.detail,
+                                   lat=point.lat if point else None, lon=point.lon if point else None)
+                           for a in [parsed.address] if a is not None],
                 appliances=[Appliance(category=a.category, brand=a.brand, model=a.model,
                                       serial=a.serial, purchase_date=a.purchase_date,
                                       warranty_months=a.warranty_months)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from callcenter.crypto import PhoneVault
 from callcenter.customers.validation import AddressInput, ApplianceInput, PhoneInput
 from callcenter.db.models import Address, Appliance, Customer, CustomerPhone
+from callcenter.geo.geocoding import default_geocoder
 
 # Values per IN (...) list: well under SQLite's and asyncpg's bind-parameter limits.
 IN_CHUNK = 500
@@ -128,8 +129,15 @@ def address_parts(a: AddressInput) -> tuple[str, str, str, str]:
     return a.province, a.city, a.district, a.detail
 
 
+def address_row(customer_id: int, a: AddressInput) -> dict[str, Any]:
+    """The ``addresses`` row of an imported address, placed at its district's centre (the
+    bundled table) so dispatch can measure distances; no coordinates if the district is unknown."""
+    point = default_geocoder().lookup(a.province, a.city, a.district)
+    return {"customer_id": customer_id, "province": a.province, "city": a.city,
+            "district": a.district, "detail": a.detail,
+            "lat": point.lat if point else None, "lon": point.lon if point else None}
+
+
 async def add_address(session: AsyncSession, customer_id: int, a: AddressInput) -> StoredAddress:
-    new_id = await insert_id(session, Address.__table__, {
-        "customer_id": customer_id, "province": a.province, "city": a.city,
-        "district": a.district, "detail": a.detail})
+    new_id = await insert_id(session, Address.__table__, address_row(customer_id, a))
     return StoredAddress(new_id, address_parts(a))
