@@ -35,8 +35,9 @@ import secrets
 import signal
 import sqlite3
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -489,3 +490,31 @@ async def _schema_and_agents(url: str, sizes) -> dt.datetime:  # type: ignore[no
     finally:
         await engine.dispose()
     return now
+
+
+async def seed_and_measure_each(database: str, name: str, data_dir: Path,
+                                seed: Callable[[str], Awaitable[float]],
+                                measure: Callable[[str, str], Awaitable[Any]]) -> list[Any]:
+    """For ``database`` (sqlite | postgresql | both): a fresh database named ``name`` (a temporary
+    SQLite file, or a database in the kept cluster under ``data_dir``), ``seed(url)`` (returns
+    seconds), then ``measure(db, url)``; the measurements in order."""
+    results = []
+    for db in ("sqlite", "postgresql") if database == "both" else (database,):
+        print(f"\n=== {db} ===", flush=True)
+        if db == "sqlite":
+            with tempfile.TemporaryDirectory(prefix=f"{name}-") as d:
+                url = f"sqlite+aiosqlite:///{d}/{name}.sqlite3"
+                print(f"  seeded in {await seed(url):.1f} s", flush=True)
+                results.append(await measure(db, url))
+            continue
+        pg = BenchPostgres(data_dir / f"postgresql-{name.removeprefix('bench_')}")
+        pg.start()
+        try:
+            pg.drop_database(name)
+            pg.create_database(name)
+            url = pg.url(name)
+            print(f"  seeded in {await seed(url):.1f} s", flush=True)
+            results.append(await measure(db, url))
+        finally:
+            pg.stop()
+    return results

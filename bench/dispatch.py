@@ -32,7 +32,6 @@ import math
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -218,27 +217,10 @@ async def measure(db: str, url: str, args: argparse.Namespace) -> dict[str, Any]
 async def main(args: argparse.Namespace) -> int:
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"machine: {machine()}")
-    results = []
-    dbs = ("sqlite", "postgresql") if args.database == "both" else (args.database,)
     sizes = (args.engineers, args.open, args.history, args.customers)
-    for db in dbs:
-        print(f"\n=== {db} ===", flush=True)
-        if db == "sqlite":
-            with tempfile.TemporaryDirectory(prefix="dispatch-bench-") as d:
-                url = f"sqlite+aiosqlite:///{d}/dispatch.sqlite3"
-                print(f"  seeded in {await seed(url, *sizes):.1f} s", flush=True)
-                results.append(await measure(db, url, args))
-            continue
-        pg = _seed.BenchPostgres(args.data_dir / "postgresql-dispatch")
-        pg.start()
-        try:
-            pg.drop_database("bench_dispatch")
-            pg.create_database("bench_dispatch")
-            url = pg.url("bench_dispatch")
-            print(f"  seeded in {await seed(url, *sizes):.1f} s", flush=True)
-            results.append(await measure(db, url, args))
-        finally:
-            pg.stop()
+    results = await _seed.seed_and_measure_each(
+        args.database, "bench_dispatch", args.data_dir, lambda url: seed(url, *sizes),
+        lambda db, url: measure(db, url, args))
     print("\n| database | decisions | p50 ms | p99 ms | max ms | with a winner: p99 ms | widened (share, p50 ms) | candidates avg |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for x in results:

@@ -30,7 +30,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -235,26 +234,9 @@ async def main(args: argparse.Namespace) -> int:
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"machine: {machine()}")
     print(f"orders: {args.open:,} open (watched) + {args.closed:,} closed", flush=True)
-    results = []
-    dbs = ("sqlite", "postgresql") if args.database == "both" else (args.database,)
-    for db in dbs:
-        print(f"\n=== {db} ===", flush=True)
-        if db == "sqlite":
-            with tempfile.TemporaryDirectory(prefix="sla-bench-") as d:
-                url = f"sqlite+aiosqlite:///{d}/sla.sqlite3"
-                print(f"  seeded in {await seed(url, args.open, args.closed, now):.1f} s", flush=True)
-                results.append(await measure(db, url, args, now))
-            continue
-        pg = _seed.BenchPostgres(args.data_dir / "postgresql-sla")
-        pg.start()
-        try:
-            pg.drop_database("bench_sla")
-            pg.create_database("bench_sla")
-            url = pg.url("bench_sla")
-            print(f"  seeded in {await seed(url, args.open, args.closed, now):.1f} s", flush=True)
-            results.append(await measure(db, url, args, now))
-        finally:
-            pg.stop()
+    results = await _seed.seed_and_measure_each(
+        args.database, "bench_sla", args.data_dir, lambda url: seed(url, args.open, args.closed, now),
+        lambda db, url: measure(db, url, args, now))
     print("\n| database | orders read | first pass s (alerts) | median s | p99 s | max s |")
     print("| --- | --- | --- | --- | --- | --- |")
     for r in results:
