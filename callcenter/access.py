@@ -29,13 +29,22 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "engineer.list": ("agent", "dispatcher", "supervisor", "admin"),
     "order.cancel": ("agent", "dispatcher", "supervisor", "admin"),
     "appointment.write": ("engineer", "dispatcher", "agent", "supervisor", "admin"),
+    # The free windows of the order's engineer's calendar (callcenter.dispatch.slots_http).
+    "appointment.slots": ("engineer", "dispatcher", "supervisor", "admin"),
     "onsite.write": ("engineer", "supervisor", "admin"),
     "onsite.read": ALL,
     # Unlock a signed on-site record (audited with a reason).
     "onsite.reopen": ("supervisor", "admin"),
     "survey.record": ("survey", "supervisor", "admin"),
+    # An order's SA-CS-005 and complaint follow-up (callcenter.survey); per-engineer results.
+    "survey.read": ("agent", "dispatcher", "survey", "supervisor", "admin"),
+    "survey.report": ("survey", "supervisor", "admin"),
     "escalation.take": ("supervisor", "admin"),
     "alerts.read": ("dispatcher", "supervisor", "admin"),
+    # The monthly analysis SA-DA-006 (callcenter.analysis): page and exports.
+    "report.monthly": ("supervisor", "admin"),
+    # The outbox list (GET /api/notifications); a dispatcher only with an order_id.
+    "notifications.read": ("dispatcher", "supervisor", "admin"),
     "stock.read": ("engineer", "dispatcher", "supervisor", "admin"),
     "stock.write": ("supervisor", "admin"),
     "catalogue.write": ("admin",),
@@ -47,6 +56,14 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "dispatch.profiles.read": ("dispatcher", "admin"),
     "dispatch.profiles.write": ("admin",),
     "dispatch.preview": ("dispatcher", "supervisor", "admin"),
+    # The live wallboard (callcenter.wallboard).
+    "wallboard.read": ("supervisor", "admin"),
+    # The dispatcher's board (派单台) and the refusal figures.
+    "dispatch.board": ("dispatcher", "supervisor", "admin"),
+    # Outbound calls (callcenter.outbound): book a callback; the board; cancel and the DNC list.
+    "outbound.callback": ("agent", "survey", "supervisor", "admin"),
+    "outbound.board": ("survey", "supervisor", "admin"),
+    "outbound.manage": ("supervisor", "admin"),
 }
 
 

@@ -13,8 +13,8 @@ from aiohttp import web
 
 from callcenter.ami.connector import AmiConnector
 from callcenter.appkeys import (
-    AGENTS, AUTH, CALLS, CONNECTOR, CUSTOMER_SERVICE, ENGINE, HUB, LEADERSHIP, LOGIN_THROTTLE, MAILBOX,
-    ORDERS, POPS, RECORDER, REDIS, SESSIONMAKER, SETTINGS, SLA, VAULT,
+    AGENT_STATE, AGENTS, AUTH, CALLS, CONNECTOR, CUSTOMER_SERVICE, DISPATCH, ENGINE, HUB, LEADERSHIP, LOGIN_THROTTLE, MAILBOX,
+    GEOCODER, NOTIFY, ORDERS, OUTBOUND, POPS, RECORDER, REDIS, SESSIONMAKER, SETTINGS, SLA, VAULT,
 )
 from callcenter.auth.services import AuthService
 from callcenter.auth.throttle import LocalLoginThrottle, RedisLoginThrottle
@@ -31,6 +31,7 @@ from callcenter.realtime.leadership import LocalLeadership, RedisLeadership
 from callcenter.realtime.mailbox import LocalMailbox, RedisMailbox
 from callcenter.screenpop.services import ScreenPopService
 from callcenter.settings import Settings
+from callcenter.wallboard.services import wallboard_ctx
 
 log = logging.getLogger("callcenter")
 
@@ -126,6 +127,12 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
     tracker = CallTracker()
 
     async def lookup(conn, caller, now, linkedid):  # type: ignore[no-untyped-def]
+        if linkedid.startswith("ob-"):  # an answered outbound callback (callcenter.outbound)
+            from callcenter.outbound.services import callback_context
+
+            ctx = await callback_context(conn, linkedid, now=now, settings=settings)
+            if ctx is not None:
+                return ctx
         return await build_caller_context(conn, caller, now=now, settings=settings,
                                           vault=app[VAULT], exclude_linkedid=linkedid)
 
@@ -144,6 +151,28 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
     await recorder.flush()
 
 
+async def outbound_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The outbound dialler (callcenter.outbound.dialler): callbacks and survey calls, ticking
+    every ``CALLCENTER_OUTBOUND_INTERVAL`` s while this instance holds AMI (attached to the
+    connector in ami_ctx, which comes after)."""
+    from callcenter.outbound.dialler import OutboundConfig, OutboundDialler, make_schedule
+
+    settings = app[SETTINGS]
+    app[OUTBOUND] = dialler = OutboundDialler(
+        app[SESSIONMAKER], app[VAULT], OutboundConfig.from_settings(settings),
+        make_schedule(app[REDIS], app[ENGINE]))
+    app[CALLS].on_abandoned = dialler.abandoned_call_ended
+    interval = settings.outbound_interval
+    leadership = app[LEADERSHIP]
+    tasks = ([asyncio.create_task(dialler.run(interval, lambda: leadership.is_leader), name="outbound")]
+             if interval > 0 else [])
+    yield
+    dialler.stop()  # the tick under way finishes its transaction first
+    if tasks:
+        await asyncio.wait(tasks, timeout=5.0)
+    await _stop(*tasks)
+
+
 async def ami_ctx(app: web.Application) -> AsyncIterator[None]:
     """Holds the AMI session while this instance leads; the web side serves regardless."""
     s = app[SETTINGS]
@@ -153,6 +182,8 @@ async def ami_ctx(app: web.Application) -> AsyncIterator[None]:
     calls = app[CALLS]
     connector.add_event_handler(calls.on_ami_event, EVENT_NAMES)
     connector.add_login_hook(calls.resync)
+    app[AGENT_STATE].attach(connector)  # agent states and the wallboard (callcenter.agentstate)
+    app[OUTBOUND].attach(connector)  # outbound callbacks and surveys (callcenter.outbound)
     app[CONNECTOR] = connector
     leadership = app[LEADERSHIP]
 
@@ -170,6 +201,8 @@ async def ami_ctx(app: web.Application) -> AsyncIterator[None]:
                     await _stop(runner, lost)
                     # Another instance follows the calls now; what we knew goes stale.
                     calls.reset()
+                    app[AGENT_STATE].reset()
+                    app[OUTBOUND].reset()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -194,6 +227,33 @@ async def sla_ctx(app: web.Application) -> AsyncIterator[None]:
     await _stop(*tasks)
 
 
+async def dispatch_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The dispatch engine (callcenter.dispatch.engine) and its loop: automatic dispatch of new
+    orders and the 15-minute acceptance timeout, every ``CALLCENTER_DISPATCH_INTERVAL`` s or at
+    once when a new order or a refusal wakes it."""
+    from callcenter.dispatch.engine import engine_for
+
+    app[DISPATCH] = engine = engine_for(app[SESSIONMAKER], app[SETTINGS], app[MAILBOX], app.get(GEOCODER))
+    interval = app[SETTINGS].dispatch_interval
+    tasks = [asyncio.create_task(engine.run(interval), name="dispatch")] if interval > 0 else []
+    yield
+    await _stop(*tasks)
+
+
+async def notify_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The notification sender (callcenter.notify.sender): a pass at start and every
+    ``CALLCENTER_NOTIFY_INTERVAL`` s; safe with several instances (rows are claimed under a lease)."""
+    from callcenter.notify.gateway import make_gateway
+    from callcenter.notify.sender import OutboxSender
+
+    settings = app[SETTINGS]
+    app[NOTIFY] = sender = OutboxSender(app[SESSIONMAKER], app[VAULT], make_gateway(settings.sms_gateway))
+    interval = settings.notify_interval
+    tasks = [asyncio.create_task(sender.run(interval), name="notify")] if interval > 0 else []
+    yield
+    await _stop(*tasks)
+
+
 async def _close_websockets(app: web.Application) -> None:
     await app[HUB].close_all()
 
@@ -211,34 +271,55 @@ async def gc_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def init_app(settings: Settings) -> web.Application:
     """Build the application; nothing connects until it starts (cleanup_ctx)."""
+    from callcenter.agentstate.http import routes as agentstate_routes
+    from callcenter.analysis.http import routes as report_routes
     from callcenter.auth.http import routes as auth_routes
     from callcenter.calls.http import routes as call_routes
     from callcenter.customers.http import routes as customer_routes
-    from callcenter.realtime.http import routes as ws_routes
-    from callcenter.web.health import routes as health_routes
-    from callcenter.web.middleware import auth_middleware, error_middleware
+    from callcenter.dispatch.board_http import routes as board_routes
+    from callcenter.dispatch.flow_http import routes as dispatch_flow_routes
+    from callcenter.dispatch.http import routes as dispatch_routes
+    from callcenter.dispatch.slots_http import routes as slots_routes
+    from callcenter.imports.http import routes as import_routes
+    from callcenter.notify.http import routes as notify_routes
     from callcenter.orders.http import routes as order_routes
     from callcenter.orders.search_http import routes as order_search_routes
+    from callcenter.outbound.http import routes as outbound_routes
     from callcenter.parts.http import routes as parts_routes
     from callcenter.privacy_http import routes as privacy_routes
-    from callcenter.imports.http import routes as import_routes
+    from callcenter.realtime.http import routes as ws_routes
     from callcenter.sla.http import routes as sla_routes
-    from callcenter.dispatch.http import routes as dispatch_routes
+    from callcenter.survey.alerts import survey_ctx
+    from callcenter.survey.http import routes as survey_routes
+    from callcenter.wallboard.http import routes as wallboard_routes
     from callcenter.web import openapi_http
+    from callcenter.web.dispatch_pages import routes as dispatch_page_routes
+    from callcenter.web.health import routes as health_routes
+    from callcenter.web.middleware import auth_middleware, error_middleware
     from callcenter.web.order_pages import setup as setup_order_pages
     from callcenter.web.pages import routes as page_routes
 
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=2 * 1024**2)
     app[SETTINGS] = settings
-    app.cleanup_ctx.extend([database_ctx, redis_ctx, realtime_ctx, calls_ctx, ami_ctx, sla_ctx, gc_ctx])
+    # In start order (and stopped in reverse): the database and Redis first, the AMI session
+    # after everything that listens to it, the background loops last.
+    app.cleanup_ctx.extend([database_ctx, redis_ctx, realtime_ctx, calls_ctx, wallboard_ctx, outbound_ctx,
+                            ami_ctx, sla_ctx, dispatch_ctx, notify_ctx, survey_ctx, gc_ctx])
     # Open websockets would hold the server's shutdown until its timeout: close them first
     # (GOING_AWAY, so browsers reconnect to another instance at once).
     app.on_shutdown.append(_close_websockets)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(settings.web_dir / "templates")),
                          autoescape=jinja2.select_autoescape(["html"]))
     for r in (auth_routes, call_routes, customer_routes, ws_routes, health_routes, page_routes,
-              order_routes, order_search_routes, sla_routes, parts_routes, privacy_routes,
-              import_routes, dispatch_routes):
+              # work orders, fees and parts, privacy, imports, SLA alerts (issue 3)
+              order_routes, order_search_routes, sla_routes, parts_routes, privacy_routes, import_routes,
+              # dispatch, the engineer's calendar, the board, notifications (issue 4)
+              dispatch_routes, dispatch_flow_routes, slots_routes, board_routes, dispatch_page_routes,
+              notify_routes,
+              # outbound calls and the survey (issue 5)
+              outbound_routes, survey_routes,
+              # agent states, the wallboard, the monthly analysis (issue 6)
+              agentstate_routes, wallboard_routes, report_routes):
         app.add_routes(r)
     openapi_http.setup(app)
     setup_order_pages(app)

@@ -39,5 +39,15 @@ ORDERS = web.AppKey("orders", Any)  # orders.services.OrderService (its schemas 
 # The OpenAPI document, built on first request ({"spec": dict, "json": bytes}; callcenter.web.openapi_http).
 OPENAPI = web.AppKey("openapi", dict)
 SLA = web.AppKey("sla", SlaScheduler)  # raises and clears SLA alerts (callcenter.sla)
+NOTIFY = web.AppKey("notify", Any)  # callcenter.notify.sender.OutboxSender: sends the outbox
+DISPATCH = web.AppKey("dispatch", Any)  # callcenter.dispatch.engine.DispatchEngine
 # Address → coordinates (callcenter.geo.Geocoder); unset: the bundled district centres.
 GEOCODER = web.AppKey("geocoder", Any)
+# Agent states and the wallboard (callcenter.agentstate, callcenter.wallboard).
+AGENT_STATE = web.AppKey("agent_state", Any)  # agentstate.services.AgentStateService
+LIVE_STORE = web.AppKey("live_store", Any)  # agentstate.store.LiveStore: the shared snapshot
+AGENT_RELAY = web.AppKey("agent_relay", Any)  # agentstate.store.CommandRelay: actions to the leader
+WORK_BOARD = web.AppKey("work_board", Any)  # wallboard.services.WorkBoard
+# Pushes new complaint follow-ups to supervisors (callcenter.survey.alerts.ComplaintAlerter).
+SURVEY_ALERTS = web.AppKey("survey_alerts", Any)
+OUTBOUND = web.AppKey("outbound", Any)  # outbound.dialler.OutboundDialler (callbacks, surveys)

@@ -54,9 +54,11 @@ PRODUCTS = [(c, b, m, WARRANTY_MONTHS[c]) for c, b, m in (
     ("热水器", "A.O.史密斯", "E60VN2-C"), ("燃气灶", "方太", "JZT-TH29B"), ("油烟机", "老板", "CXW-260-27A7"))]
 PROBLEMS = ["不制冷，外机不转", "漏水，地面有水渍", "开机有异响，像金属摩擦", "显示E4故障代码",
             "闻到燃气味，已关阀门", "加热慢，水温上不去"]
-STATUSES = ["已完成", "已完成", "已回访", "待处理", "已预约", "服务中", "待件", "已取消"]
+# Past orders (days to months old) are closed: the open ones are LIVE_ORDERS, taken through the
+# services (an engineer holds at most their cap of open orders).
+STATUSES = ["已完成", "已完成", "已回访", "已回访", "已取消"]
 # Past orders in these states went to an engineer.
-DISPATCHED = ("已完成", "已回访", "已预约", "服务中", "待件")
+DISPATCHED = ("已完成", "已回访")
 
 
 def demo_numbers(count: int) -> list[str]:
@@ -123,8 +125,45 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession], auth: AuthService
     from callcenter.parts.defaults import seed_parts
 
     await seed_parts(sessionmaker, now=now)
+    await seed_workforce(sessionmaker, vault=vault, now=now)
     await seed_live_orders(sessionmaker, vault=vault, settings=settings or Settings(), now=now)
     return True
+
+
+# The demo engineers' bases (district centres) and partner shops, so automatic dispatch and the
+# dispatcher's board have something to work with.
+ENGINEER_BASES = {"engineer1": ("北京市", "北京市", "朝阳区"), "engineer2": ("北京市", "北京市", "海淀区")}
+SHOPS = [("上海浦东家电维修服务部", ("上海市", "上海市", "浦东新区"), "13900000101"),
+         ("深圳南山家电服务网点", ("广东省", "深圳市", "南山区"), "13900000102")]
+
+
+async def seed_workforce(sessionmaker: async_sessionmaker[AsyncSession], *, vault: PhoneVault,
+                         now: dt.datetime) -> None:
+    """Dispatch profiles for the demo engineers (every category, the AC certificate, 08:00–20:00
+    every day) and two partner shops."""
+    from callcenter.db.workforce import EngineerProfile, EngineerSkill, ServiceShop
+    from callcenter.geo.geocoding import default_geocoder
+    from callcenter.orders.defaults import CATEGORIES
+
+    geocoder = default_geocoder()
+    hours = {str(d): [["08:00", "20:00"]] for d in range(1, 8)}
+    async with sessionmaker.begin() as s:
+        users = {u.username: u for u in await s.scalars(select(User).where(User.username.in_(ENGINEER_BASES)))}
+        for username, place in ENGINEER_BASES.items():
+            base = await geocoder.geocode(*place, "")
+            s.add(EngineerProfile(user_id=users[username].id, region=place[1], base_lat=base.lat if base else None,
+                                  base_lon=base.lon if base else None, load_cap=3, working_hours=hours,
+                                  active=True, updated_at=now, version=1))
+            s.add_all([EngineerSkill(engineer_id=users[username].id, category=c.name, certificate=c.certificate,
+                                     certificate_no=f"{users[username].staff_no}-{i}" if c.certificate else "",
+                                     certificate_expires=(now + dt.timedelta(days=700)).date() if c.certificate else None)
+                       for i, c in enumerate(CATEGORIES)])
+        for name, place, phone in SHOPS:
+            at = await geocoder.geocode(*place, "")
+            s.add(ServiceShop(name=name, region=place[1], lat=at.lat if at else None, lon=at.lon if at else None,
+                              categories=[c.name for c in CATEGORIES], capacity=10, contact_name="网点负责人",
+                              contact_phone_enc=vault.encrypt(phone), contact_phone_masked=mask_phone(phone),
+                              active=True, created_at=now, version=1))
 
 
 # Live orders so every list has something: (urgency, the status to reach, engineer).
@@ -143,6 +182,7 @@ async def seed_live_orders(sessionmaker: async_sessionmaker[AsyncSession], *, va
     from callcenter.orders.appointments import AppointmentService
     from callcenter.orders.schemas import AppointmentIn, IntakeIn
     from callcenter.orders.services import OrderService
+    from callcenter.dispatch.engine import engine_for
     from callcenter.parts import schemas as parts_schemas
     from callcenter.parts.inventory import StockAlerts
     from callcenter.parts.onsite import OnsiteService
@@ -157,6 +197,7 @@ async def seed_live_orders(sessionmaker: async_sessionmaker[AsyncSession], *, va
             .group_by(Customer.id).order_by(Customer.id).limit(len(LIVE_ORDERS)))).all()
     orders = OrderService(sessionmaker, settings, vault)
     appointments = AppointmentService(orders)
+    dispatch = engine_for(sessionmaker, settings)
     onsite = OnsiteService(sessionmaker, settings, StockAlerts(sessionmaker, None))
     agent, dispatcher = users[AGENTS[0][0]], users["dispatcher"]
     local = now.astimezone(settings.tz)
@@ -178,8 +219,8 @@ async def seed_live_orders(sessionmaker: async_sessionmaker[AsyncSession], *, va
         if reach < 1 or eng_name is None:
             continue
         eng = users[eng_name]
-        await orders.assign(order_id, eng.id, dispatcher, version=await version(order_id), now=now,
-                            note="演示派单")
+        await dispatch.manual(order_id, dispatcher, engineer_id=eng.id, version=await version(order_id), now=now,
+                              reason="演示派单")
         if reach < 2:
             continue
         await orders.accept(order_id, eng, now=now)

@@ -94,6 +94,33 @@ def _dispatch_weights(env: Mapping[str, str], default: tuple[tuple[str, float], 
         raise SettingsError(PREFIX + "DISPATCH_WEIGHTS", str(e)) from None
 
 
+def _pause_reasons(env: Mapping[str, str], default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = env.get(PREFIX + "PAUSE_REASONS")
+    if raw is None or raw.strip() == "":
+        return default
+    from callcenter.agentstate.rules import parse_reasons
+
+    try:
+        return parse_reasons(raw)
+    except ValueError as e:
+        raise SettingsError(PREFIX + "PAUSE_REASONS", str(e)) from None
+
+
+def _agent_interface(env: Mapping[str, str], default: str) -> str:
+    raw = _str(env, "AGENT_INTERFACE", default)
+    from callcenter.agentstate.rules import interface_for
+    from callcenter.errors import ValidationFailed
+
+    try:
+        if "{extension}" not in raw:
+            raise ValueError
+        interface_for("8001", raw)
+    except (ValueError, ValidationFailed):
+        raise SettingsError(PREFIX + "AGENT_INTERFACE",
+                            f"must look like PJSIP/{{extension}}, got {raw!r}") from None
+    return raw
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     # Where records live: SQLite by default (one process, small centre), PostgreSQL at scale.
@@ -146,6 +173,35 @@ class Settings:
     dispatch_weights: tuple[tuple[str, float], ...] = (
         ("distance", 0.4), ("load", 0.2), ("ftf", 0.15), ("satisfaction", 0.15), ("idle", 0.1))
     dispatch_radius_km: float = 5.0
+    # Agent states and the wallboard (callcenter.agentstate, callcenter.wallboard): the pause
+    # reasons agents pick from; seconds of automatic 话后处理 pause after each call (0 = off);
+    # the interface an agent without a binding logs in to queues from; a queue tile turns red
+    # (and supervisors are alerted) above this longest wait (s) or below this service level (%).
+    pause_reasons: tuple[str, ...] = ("小休", "午餐", "培训", "话后处理")
+    wrapup_s: int = 0
+    agent_interface: str = "PJSIP/{extension}"
+    wallboard_max_wait_s: int = 60
+    wallboard_min_service_level: float = 80.0
+    # Seconds between passes of the notification sender (callcenter.notify.sender); 0 = this
+    # instance sends none. Which SMS gateway sends (callcenter.notify.gateway.GATEWAYS; "record":
+    # the outbox row and a log line are the record). The hotline printed in customers' messages.
+    notify_interval: float = 5.0
+    sms_gateway: str = "record"
+    hotline: str = "4008001234"
+    # Seconds between two ticks of the dispatch loop (callcenter.dispatch.engine: automatic
+    # dispatch of new orders, the 15-minute acceptance timeout); 0 = off. A new order or a
+    # refusal wakes it at once.
+    dispatch_interval: float = 5.0
+    # Outbound calls (callcenter.outbound): seconds between dialler ticks (0 = this instance
+    # dials none; it runs only on the AMI leader anyway); the local calling window and holidays
+    # (YYYY-MM-DD,…); originates per second and concurrent channels on the trunk; the channel
+    # an Originate dials ({number} is the validated number).
+    outbound_interval: float = 2.0
+    outbound_hours: str = "09:00-21:00"
+    outbound_holidays: str = ""
+    outbound_rate: float = 2.0
+    outbound_max_channels: int = 10
+    outbound_channel: str = "Local/{number}@outbound-trunk"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -203,7 +259,31 @@ class Settings:
             key_file=Path(_str(env, "KEY_FILE", str(d.key_file))),
             dispatch_weights=_dispatch_weights(env, d.dispatch_weights),
             dispatch_radius_km=_float(env, "DISPATCH_RADIUS_KM", d.dispatch_radius_km, 0.1, 100),
+            pause_reasons=_pause_reasons(env, d.pause_reasons),
+            wrapup_s=_int(env, "WRAPUP_SECONDS", d.wrapup_s, 0, 3600),
+            agent_interface=_agent_interface(env, d.agent_interface),
+            wallboard_max_wait_s=_int(env, "WALLBOARD_MAX_WAIT", d.wallboard_max_wait_s, 1, 3600),
+            wallboard_min_service_level=_float(env, "WALLBOARD_MIN_SL", d.wallboard_min_service_level, 0, 100),
+            notify_interval=_float(env, "NOTIFY_INTERVAL", d.notify_interval, 0, 3600),
+            sms_gateway=_str(env, "SMS_GATEWAY", d.sms_gateway).strip().lower(),
+            hotline=_str(env, "HOTLINE", d.hotline).strip(),
+            dispatch_interval=_float(env, "DISPATCH_INTERVAL", d.dispatch_interval, 0, 3600),
+            outbound_interval=_float(env, "OUTBOUND_INTERVAL", d.outbound_interval, 0, 3600),
+            outbound_hours=_str(env, "OUTBOUND_HOURS", d.outbound_hours).strip(),
+            outbound_holidays=_str(env, "OUTBOUND_HOLIDAYS", d.outbound_holidays).strip(),
+            outbound_rate=_float(env, "OUTBOUND_RATE", d.outbound_rate, 0.01, 1000),
+            outbound_max_channels=_int(env, "OUTBOUND_MAX_CHANNELS", d.outbound_max_channels, 1, 10_000),
+            outbound_channel=_str(env, "OUTBOUND_CHANNEL", d.outbound_channel).strip(),
         )
+        from callcenter.outbound import rules as outbound_rules
+
+        for var, check in (("OUTBOUND_HOURS", lambda: outbound_rules.parse_window(s.outbound_hours)),
+                           ("OUTBOUND_HOLIDAYS", lambda: outbound_rules.parse_holidays(s.outbound_holidays)),
+                           ("OUTBOUND_CHANNEL", lambda: outbound_rules.check_channel_template(s.outbound_channel))):
+            try:
+                check()
+            except ValueError as e:
+                raise SettingsError(PREFIX + var, str(e)) from None
         from callcenter.crypto import KeySpecError, parse_keys
 
         if bool(s.data_keys) != bool(s.index_keys):
@@ -224,6 +304,13 @@ class Settings:
                                 f"must be at most CALLCENTER_WS_QUEUE_SIZE - 2 ({s.ws_queue_size - 2})")
         if s.ami_reconnect_min > s.ami_reconnect_max:
             raise SettingsError(PREFIX + "AMI_RECONNECT_MIN", "must not exceed CALLCENTER_AMI_RECONNECT_MAX")
+        from callcenter.notify.gateway import GATEWAYS, is_service_number
+
+        if s.sms_gateway not in GATEWAYS:
+            raise SettingsError(PREFIX + "SMS_GATEWAY",
+                                f"must be one of {', '.join(GATEWAYS)}, got {s.sms_gateway!r}")
+        if not is_service_number(s.hotline):
+            raise SettingsError(PREFIX + "HOTLINE", f"must be a 400/800 or 95xxx service number in digits, got {s.hotline!r}")
         return s
 
     def with_(self, **changes: object) -> Settings:

@@ -35,9 +35,14 @@ def fixed_vault() -> PhoneVault:
     return PhoneVault.from_specs(TEST_KEYS["data_keys"], TEST_KEYS["index_keys"])
 
 
+# Background work that would act on what a test sets up: the dispatch loop on every order it
+# creates, the outbound dialler on every abandoned call (a test of either turns it on).
+QUIET = {"dispatch_interval": 0, "outbound_interval": 0}
+
+
 def keyed_settings(**changes: object) -> Settings:
-    """``Settings()`` with the test keys."""
-    return Settings().with_(**{**TEST_KEYS, **changes})
+    """``Settings()`` with the test keys (and :data:`QUIET`)."""
+    return Settings().with_(**{**TEST_KEYS, **QUIET, **changes})
 
 
 def settings_for(db_url: str, ami_port: int, *, redis_url: str | None = None, **extra) -> Settings:
@@ -45,7 +50,8 @@ def settings_for(db_url: str, ami_port: int, *, redis_url: str | None = None, **
         **TEST_KEYS,
         "database_url": db_url, "redis_url": redis_url, "ami_host": "127.0.0.1",
         "ami_port": ami_port, "allowed_origins": (ORIGIN,), "ami_ping_interval": 0.5,
-        "ami_ping_timeout": 1.0, "ami_reconnect_min": 0.05, "ami_reconnect_max": 0.3, **extra})
+        "ami_ping_timeout": 1.0, "ami_reconnect_min": 0.05, "ami_reconnect_max": 0.3,
+        **QUIET, **extra})
 
 
 async def start(aiohttp_client, settings: Settings):  # type: ignore[no-untyped-def]

@@ -126,3 +126,23 @@ async def build(sessionmaker) -> World:  # type: ignore[no-untyped-def]
         await s.flush()
         orders["no_category"] = wo.id
     return World(users, orders, c.id)
+
+
+def bare_app(engine, sessionmaker, *route_tables, **keys):  # type: ignore[no-untyped-def]
+    """An app of only ``route_tables`` on the world's database, with the test keys, the error
+    middleware and the ``X-Test-User: <id>:<role>`` login; ``keys``: more app keys by name
+    (``DISPATCH=…``)."""
+    from aiohttp import web
+
+    from callcenter import appkeys
+    from callcenter.web.middleware import error_middleware
+    from tests.apphelpers import fixed_vault, header_login, keyed_settings
+
+    app = web.Application(middlewares=[error_middleware, header_login])
+    app[appkeys.ENGINE], app[appkeys.SESSIONMAKER] = engine, sessionmaker
+    app[appkeys.SETTINGS], app[appkeys.VAULT] = keyed_settings(), fixed_vault()
+    for name, value in keys.items():
+        app[getattr(appkeys, name)] = value
+    for routes in route_tables:
+        app.add_routes(routes)
+    return app

@@ -43,6 +43,16 @@ async def test_demo_seeds_every_role_and_the_flow(sqlite_only_url) -> None:  # t
         assert categories["空调"] == (36, "制冷作业证")
         assert {name: months for name, (months, _) in categories.items()} == {c.name: c.warranty_months for c in CATEGORIES}
         assert sorted(o.status for o in live) == sorted(status for _, status, _ in LIVE_ORDERS)
+        # Dispatch has engineers to choose from (located, certified for air conditioners) and shops.
+        async with sm() as s:
+            from callcenter.db.workforce import EngineerProfile, EngineerSkill, ServiceShop
+
+            profiles = {p.user_id: p for p in await s.scalars(select(EngineerProfile))}
+            ac = {k.engineer_id: k for k in await s.scalars(select(EngineerSkill).where(EngineerSkill.category == "空调"))}
+            shops = list(await s.scalars(select(ServiceShop)))
+        for e in engineers:
+            assert profiles[e.id].base_lat is not None and ac[e.id].certificate == "制冷作业证"
+        assert len(shops) == 2 and all(x.lat is not None and x.contact_phone_masked for x in shops)
         for username in ("agent1", "dispatcher", "engineer1", "survey", "supervisor", "admin"):
             token, who = await auth.login(username, DEMO_PASSWORD)
             assert token and who.username == username

@@ -118,3 +118,20 @@ async def test_stale_reported_position_falls_back_to_base(engine, sessionmaker, 
     p = await preview(engine, world.orders["main"])
     assert world.users["moving"] not in by_id(p)  # base is 40 km away: outside the box
     assert near(0)[0] > 0
+
+
+async def test_nearest_limits_the_eligible_not_the_excluded(engine, world):
+    async with engine.connect() as conn:
+        loader = CandidateLoader(CFG)
+        order, _ = await loader.order_facts(conn, world.orders["main"])
+        every = await loader.engineers(conn, order, NOW, 20.0)
+        two = await loader.engineers(conn, order, NOW, 20.0, nearest=2)
+
+    def eligible(engineers):  # type: ignore[no-untyped-def]
+        return {e.id: r.distance_to(e, order, NOW, CFG)[0] for e in engineers
+                if not r.exclusions(e, order, NOW, CFG, r.distance_to(e, order, NOW, CFG)[0], radius_km=20.0)}
+
+    all_ok, kept = eligible(every), eligible(two)
+    assert len(all_ok) > 2 and len(kept) == 2
+    assert sorted(kept.values()) == sorted(all_ok.values())[:2]
+    assert {e.id for e in every} - set(all_ok) == {e.id for e in two} - set(kept)  # every excluded stays

@@ -8,19 +8,15 @@ import datetime as dt
 import json
 
 import pytest
-from aiohttp import web
 from sqlalchemy import select
 
-from callcenter.appkeys import ENGINE, SESSIONMAKER, SETTINGS, VAULT
 from callcenter.db.models import WorkOrder
 from callcenter.db.oversight import AuditEntry
 from callcenter.db.workforce import ServiceShop
 from callcenter.dispatch.http import routes
 from callcenter.privacy import mask_name
-from callcenter.web.middleware import error_middleware
-from tests.apphelpers import fixed_vault, keyed_settings
-from tests.apphelpers import header_login as fake_auth  # X-Test-User: <id>:<role>
-from tests.dispatchworld import TZ, build
+from tests.apphelpers import fixed_vault
+from tests.dispatchworld import TZ, bare_app, build
 
 
 @pytest.fixture
@@ -30,10 +26,7 @@ async def world(sessionmaker):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 async def client(aiohttp_client, engine, sessionmaker):  # type: ignore[no-untyped-def]
-    app = web.Application(middlewares=[error_middleware, fake_auth])
-    app[ENGINE], app[SESSIONMAKER], app[SETTINGS], app[VAULT] = engine, sessionmaker, keyed_settings(), fixed_vault()
-    app.add_routes(routes)
-    return await aiohttp_client(app)
+    return await aiohttp_client(bare_app(engine, sessionmaker, routes))
 
 
 def who(world, name: str) -> dict[str, str]:  # type: ignore[no-untyped-def]

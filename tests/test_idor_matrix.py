@@ -99,6 +99,23 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("GET", "/api/dispatch/shops/{id}"): Case({"id": "shop"}),
     ("PATCH", "/api/dispatch/shops/{id}"): Case({"id": "shop"}, lambda ids, mine: {"name": "改名"}),
     ("GET", "/api/orders/{id}/dispatch/preview"): Case({"id": "order"}),
+    ("GET", "/api/orders/{id}/dispatch/decisions"): Case({"id": "order"}),
+    ("POST", "/api/orders/{id}/dispatch"): Case(
+        {"id": "order"}, lambda ids, mine: {"engineer_id": mine["user"], "reason": "越权改派", "version": ids["version"]}),
+    ("POST", "/api/orders/{id}/dispatch/auto"): Case({"id": "order"}),
+    ("POST", "/api/orders/{id}/refuse"): Case(
+        {"id": "order"}, lambda ids, mine: {"reason": "时间冲突", "version": ids["version"]}),
+    ("GET", "/api/orders/{id}/appointment/slots"): Case({"id": "order"}),
+    # The survey (SA-CS-005) of A's order; complaint follow-ups (supervisors only: refused by
+    # role before the lookup, so the id need not exist).
+    ("POST", "/api/orders/{id}/survey"): Case({"id": "order"}, lambda ids, mine: {"answers": dict.fromkeys(
+        ("response_speed", "professionalism", "attitude", "resolution", "overall", "recommend"), 2)}),
+    ("GET", "/api/orders/{id}/survey"): Case({"id": "order"}),
+    ("POST", "/api/complaints/{id}/assign"): Case({"id": "complaint"}, lambda ids, mine: {"owner_id": mine["user"]}),
+    ("POST", "/api/complaints/{id}/resolve"): Case({"id": "complaint"}, lambda ids, mine: {"resolution": "越权结案"}),
+    # Outbound jobs and the do-not-call list (supervisors and admins only: refused by role).
+    ("POST", "/api/outbound/jobs/{id}/cancel"): Case({"id": "outbound_job"}, lambda ids, mine: {"reason": "越权取消"}),
+    ("DELETE", "/api/outbound/dnc/{id}"): Case({"id": "dnc"}),
     # Pages are shells: the data comes from the JSON API above.
     ("GET", "/orders/{order_id}"): Case({"order_id": "order"}, page=True),
     ("GET", "/m/orders/{order_id}"): Case({"order_id": "order"}, page=True),
@@ -142,7 +159,8 @@ async def world(aiohttp_client, sqlite_only_url):  # type: ignore[no-untyped-def
             for ids in (a, b):
                 ids["version"] = (await s.get(WorkOrder, ids["order"])).version  # type: ignore[union-attr]
                 ids["onsite_version"] = (await s.get(OnsiteRecord, ids["onsite"])).version  # type: ignore[union-attr]
-                ids.update(part=part, price_item=price, import_kind="customers", leave=1, shop=1)
+                ids.update(part=part, price_item=price, import_kind="customers", leave=1, shop=1, complaint=1,
+                           outbound_job=1, dnc=1)
             a["engineer"], b["engineer"] = centre.users["eng1"], centre.users["eng2"]
         window = await _window(centre)
         mine = {u: {"user": centre.users[u], "van": centre.vans.get(u, centre.vans["eng2"]), "part": part, **window}

@@ -387,9 +387,10 @@ PAGES = [
     ("/orders/1", {"wangxm": 200, "lidd": 200, "zhaogc": "/m/orders/1", "zhousv": 200}),
     ("/m/orders", {"wangxm": 200, "lidd": 200, "zhaogc": 200, "zhousv": 200}),
     ("/alerts", {"wangxm": 403, "lidd": 200, "zhaogc": 403, "zhousv": 200}),
+    ("/dispatch", {"wangxm": 403, "lidd": 200, "zhaogc": 403, "zhousv": 200}),
 ]
-NAV = {"wangxm": ["坐席台", "受理", "工单"], "lidd": ["工单", "预警"], "zhaogc": ["我的工单"],
-       "zhousv": ["坐席台", "受理", "工单", "预警"]}
+NAV = {"wangxm": ["坐席台", "受理", "工单"], "lidd": ["工单", "派单台", "预警"], "zhaogc": ["我的工单"],
+       "zhousv": ["坐席台", "受理", "工单", "派单台", "预警", "监控看板", "回访", "投诉跟进", "月报", "外呼看板"]}
 
 
 async def test_pages_by_role_and_login_redirect(centre: Centre) -> None:

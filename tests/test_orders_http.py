@@ -17,7 +17,9 @@ import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
-from callcenter.appkeys import MAILBOX, ORDERS, SESSIONMAKER, SETTINGS
+from callcenter.appkeys import DISPATCH, MAILBOX, ORDERS, SESSIONMAKER, SETTINGS
+from callcenter.dispatch.engine import engine_for
+from callcenter.dispatch.flow_http import routes as flow_routes
 from callcenter.crypto import new_key_spec
 from callcenter.db.models import (
     Address, Appliance, AuditEntry, Call, Customer, CustomerPhone, IntakeRecord, OnsiteRecord,
@@ -96,7 +98,9 @@ def make_app(sessionmaker) -> web.Application:  # type: ignore[no-untyped-def]
     app[SESSIONMAKER] = sessionmaker
     app[ORDERS] = OrderService(sessionmaker, SETTINGS_)
     app[MAILBOX] = LocalMailbox(10)
+    app[DISPATCH] = engine_for(sessionmaker, SETTINGS_, app[MAILBOX])
     app.add_routes(routes)
+    app.add_routes(flow_routes)
     return app
 
 
@@ -472,11 +476,20 @@ async def test_engineer_refuses_with_a_reason(client, world):  # type: ignore[no
                     intake_body(w, create_order={}), status=201))["order"]
     d = await call(client, "POST", f"/api/orders/{o['id']}/assign", w.as_("dispatcher"),
                    {"engineer_id": w.users["eng1"], "version": 1})
+    # A refusal goes through the dispatch flow (kept, counted, re-matched), not a bare transition.
     err = await call(client, "POST", f"/api/orders/{o['id']}/transitions", w.as_("eng1"),
-                     {"to": "待处理", "version": d["order"]["version"]}, status=422)
+                     {"to": "待处理", "reason": "时间冲突", "version": d["order"]["version"]}, status=409)
+    assert err["error"] == "use_refuse"
+    err = await call(client, "POST", f"/api/orders/{o['id']}/refuse", w.as_("eng1"),
+                     {"reason": "其他", "version": d["order"]["version"]}, status=422)
+    assert err["details"]["field"] == "note"
+    err = await call(client, "POST", f"/api/orders/{o['id']}/refuse", w.as_("eng1"),
+                     {"reason": "不想去", "version": d["order"]["version"]}, status=422)
     assert err["details"]["field"] == "reason"
-    d = await call(client, "POST", f"/api/orders/{o['id']}/transitions", w.as_("eng1"),
-                   {"to": "待处理", "reason": "时间冲突", "version": d["order"]["version"]})
+    r = await call(client, "POST", f"/api/orders/{o['id']}/refuse", w.as_("eng1"),
+                   {"reason": "时间冲突", "version": d["order"]["version"]})
+    assert r["status"] == "待处理" and r["engineer_id"] is None
+    d = await call(client, "GET", f"/api/orders/{o['id']}", w.as_("dispatcher"))
     assert d["order"]["status"] == "待处理" and d["order"]["engineer_id"] is None
     assert d["order"]["milestones"]["dispatched_at"] is None
     assert d["events"][-1]["note"] == "时间冲突"

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from callcenter.auth.identity import CurrentUser
 from callcenter.db.models import Address, Appliance, AuditEntry, Customer, OrderEvent, WorkOrder
+from callcenter.dispatch.engine import engine_for
 from callcenter.orders.appointments import AppointmentService
 from callcenter.orders.schemas import AppointmentIn, IntakeIn
 from callcenter.orders.services import OrderService
@@ -34,7 +35,8 @@ async def world(sessionmaker) -> tuple[World, dict[str, int]]:  # type: ignore[n
     for key, eng in (("A", "eng1"), ("B", "eng2")):
         intake_id, order_id = await service.create_intake(
             IntakeIn.model_validate(intake_body(w, create_order={})), agent)
-        await service.assign(order_id, w.users[eng], dispatcher, version=1)
+        await engine_for(sessionmaker, SETTINGS_).manual(order_id, dispatcher, engineer_id=w.users[eng],
+                                                         version=1, reason="测试派单")
         ids[key], ids["intake" + key] = order_id, intake_id
     ids["apA"] = await AppointmentService(service).create(ids["A"], AppointmentIn.model_validate(
         {"window_start": hour(1, 9), "window_end": hour(1, 11), "service_content": "检修"}), _user(w, "eng1"))

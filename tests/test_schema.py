@@ -12,12 +12,14 @@ from alembic.migration import MigrationContext
 from callcenter.db.models import Base
 
 # Indexes that exist only in migrations on purpose: partial or operator-class indexes the
-# models cannot state portably (0005 SLA watch index, 0007 prefix-search indexes).
+# models cannot state portably (0005 SLA watch index, 0007 prefix-search indexes, 0013 monthly report).
 MIGRATION_ONLY_INDEXES = {
     "ix_work_orders_unescalated",
     "ix_work_orders_number_pattern",
     "ix_work_orders_product_model_pattern",
     "ix_customers_name_pattern",
+    # 0013: the monthly report's partial (and, on PostgreSQL, covering) indexes.
+    "ix_work_orders_completed", "ix_work_orders_surveyed", "ix_work_orders_dissatisfied",
 }
 
 

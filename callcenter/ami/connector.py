@@ -187,16 +187,18 @@ class AmiConnector:
         await asyncio.wait_for(self._logged_in.wait(), timeout)
 
     async def send_action(self, action: str, headers: dict[str, object] | None = None, *,
-                          timeout: float = 10.0) -> Message:
+                          timeout: float = 10.0, action_id: str | None = None) -> Message:
         """Send one action and return its response.
 
         Raises :class:`~callcenter.ami.codec.AmiInjectionError` (nothing sent) for a header that
         would break framing, :class:`AmiNotConnected` (nothing sent), :class:`AmiError` for
         ``Response: Error``, :class:`AmiConnectionLost` if the session dropped before the answer,
         ``TimeoutError`` after ``timeout`` seconds. Cancelling it forgets the answer; it does not
-        un-send the action.
+        un-send the action. ``action_id``: the caller's own id (an outbound attempt's id, so the
+        ``OriginateResponse`` names it); default a fresh connector id. ValueError (nothing sent)
+        if that id is already waiting for an answer.
         """
-        return await self._send(action, headers, timeout, is_list=False)
+        return await self._send(action, headers, timeout, is_list=False, action_id=action_id)
 
     async def send_list_action(self, action: str, headers: dict[str, object] | None = None, *,
                                timeout: float = 10.0) -> list[Message]:
@@ -302,9 +304,13 @@ class AmiConnector:
                 return
 
     async def _send(self, action: str, headers: dict[str, object] | None, timeout: float, *,
-                    is_list: bool, before_login: bool = False):  # type: ignore[no-untyped-def]
+                    is_list: bool, before_login: bool = False,
+                    action_id: str | None = None):  # type: ignore[no-untyped-def]
         protocol = self._protocol
-        action_id = f"{self._id_prefix}-{next(self._ids)}"
+        if action_id is None:
+            action_id = f"{self._id_prefix}-{next(self._ids)}"
+        elif action_id in self._pending:
+            raise ValueError("ActionID already waiting for an answer")
         data = encode_action(action, action_id, headers)  # validates before anything is sent
         if protocol is None or protocol.closed or (not before_login and self.state != "connected"):
             raise AmiNotConnected(action)

@@ -49,6 +49,13 @@ class AgentDirectory:
         names.update(e for e, uid in self._by_extension.items() if uid == user_id)
         return names
 
+    def interfaces_of(self, user_id: int) -> list[str]:
+        """The queue interfaces explicitly bound to a user (``agent_members``)."""
+        return sorted(i for i, uid in self._by_interface.items() if uid == user_id)
+
+    def extension_of(self, user_id: int) -> str | None:
+        return next((e for e, uid in self._by_extension.items() if uid == user_id), None)
+
     def resolve(self, member: str, interface: str = "") -> int | None:
         """The user id behind a member, or None if no active agent is bound to it."""
         return (self._by_member.get(member)

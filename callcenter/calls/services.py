@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,6 +31,8 @@ class CallService:
         self.recorder = recorder
         self.pops = pops
         self._clock = clock
+        # Called when an abandoned call has ended (callcenter.outbound queues its callback).
+        self.on_abandoned: Callable[[], None] | None = None
 
     def reset(self) -> None:
         """Forget live calls without telling anyone (leadership moved to another instance,
@@ -52,6 +55,8 @@ class CallService:
                 self.recorder.save(e.call)
                 if e.call["state"] == "ended":
                     self.pops.forget(e.call["id"])
+                    if e.call["outcome"] == "abandoned" and self.on_abandoned is not None:
+                        self.on_abandoned()  # issue 5: the abandoned caller gets a callback
             elif isinstance(e, LookUpCaller):
                 self.pops.prepare(e.linkedid, e.caller)
 

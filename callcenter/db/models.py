@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -151,7 +152,15 @@ class WorkOrder(Base):
     __tablename__ = "work_orders"
     __table_args__ = (Index("ix_work_orders_customer_created", "customer_id", "created_at"),
                       Index("ix_work_orders_status_urgency", "status", "urgency"),
-                      Index("ix_work_orders_engineer_status", "engineer_id", "status"))
+                      Index("ix_work_orders_engineer_status", "engineer_id", "status"),
+                      # The dispatch loop's two queues (callcenter.dispatch.engine): partial,
+                      # only the few rows with a due time are in them.
+                      Index("ix_work_orders_auto_dispatch_due", "auto_dispatch_due_at",
+                            postgresql_where=text("auto_dispatch_due_at IS NOT NULL"),
+                            sqlite_where=text("auto_dispatch_due_at IS NOT NULL")),
+                      Index("ix_work_orders_accept_due", "accept_due_at",
+                            postgresql_where=text("accept_due_at IS NOT NULL"),
+                            sqlite_where=text("accept_due_at IS NOT NULL")))
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
@@ -203,6 +212,14 @@ class WorkOrder(Base):
     # A survey score ≤ 3 or a complaint; escalated_at: a supervisor took it.
     dissatisfied_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     escalated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Dispatch (callcenter.dispatch.engine). auto_dispatch_due_at: the rules are to pick an
+    # engineer from then on (set at creation and after a refusal or a timeout; cleared by the
+    # decision). accept_due_at: the engineer must accept by then (dispatched_at + 15 min;
+    # cleared on accepting, refusing or re-dispatch). shop_id: dispatched to a partner shop.
+    auto_dispatch_due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    accept_due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    shop_id: Mapped[int | None] = mapped_column(
+        ForeignKey("service_shops.id", ondelete="SET NULL", name="fk_work_orders_shop"))
 
 
 class Call(Base):
@@ -246,6 +263,8 @@ class Call(Base):
 
 # The other table modules register themselves on Base.metadata when imported; importing them
 # here keeps "from callcenter.db.models import X" working for every table.
+from callcenter.db.notify import Notification  # noqa: E402
+from callcenter.db.outbound import DoNotCall, OutboundAttempt, OutboundJob  # noqa: E402,F401 (issue 5)
 from callcenter.db.oversight import AuditEntry, SlaAlert  # noqa: E402
 from callcenter.db.records import (  # noqa: E402
     Appointment, IntakeRecord, NumberCounter, OnsiteRecord, OrderEvent, ProductCategory,
@@ -256,11 +275,13 @@ from callcenter.db.stock import (  # noqa: E402
 from callcenter.db.workforce import (  # noqa: E402
     DispatchDecision, DispatchRefusal, EngineerLeave, EngineerProfile, EngineerSkill, ServiceShop,
 )
+from callcenter.db.survey import ComplaintFollowUp, SurveyResult  # noqa: E402
 
 __all__ = [
     "Address", "AgentMember", "Appliance", "Appointment", "AuditEntry", "Base", "BigId", "Call",
     "CallQueue", "Customer", "CustomerPhone", "DispatchDecision", "DispatchRefusal", "EngineerLeave",
-    "EngineerProfile", "EngineerSkill", "IntakeRecord", "LoginSession", "NumberCounter",
+    "EngineerProfile", "EngineerSkill", "IntakeRecord", "LoginSession", "Notification", "NumberCounter",
     "OnsitePartLine", "OnsiteRecord", "OrderEvent", "Part", "PriceItem", "ProductCategory",
     "ServiceShop", "SlaAlert", "StockLevel", "StockLocation", "StockMovement", "User", "WorkOrder",
+    "ComplaintFollowUp", "SurveyResult",
 ]

@@ -54,6 +54,9 @@ from callcenter.orders.states import CANCELLED, CLOSED_STATUSES
 
 # The completed orders the rates look at, per engineer (the most recent).
 RECORD_WINDOW = 50
+# The widened search weighs at most this many eligible engineers, the nearest: a city holds
+# hundreds within 100 km, and loading every record took ~1 s; a dispatcher needs the best few.
+WIDEN_NEAREST = 40
 # What some address forms put in the city field of a municipality.
 _MUNICIPALITY_CITY = ("", "市辖区", "县")
 
@@ -146,10 +149,12 @@ class CandidateLoader:
     # ---- engineers ------------------------------------------------------------------------------
 
     async def engineers(self, conn: AsyncConnection, order: r.OrderFacts, now: dt.datetime,
-                        radius_km: float, people: dict[int, Person] | None = None) -> list[r.EngineerFacts]:
+                        radius_km: float, people: dict[int, Person] | None = None,
+                        nearest: int | None = None) -> list[r.EngineerFacts]:
         """Engineers positioned within the bounding box of ``radius_km`` around the customer, with
         the record of those who pass every hard filter at that radius. Empty when the order has
-        no location. ``people`` (optional) collects their names and staff numbers."""
+        no location. ``people`` (optional) collects their names and staff numbers. ``nearest``:
+        of those who pass, only that many (the nearest) are returned; the excluded all are."""
         if order.location is None:
             return []
         lat0, lat1, lon0, lon1 = bounding_box(order.location, radius_km)
@@ -198,9 +203,14 @@ class CandidateLoader:
                 skills=(r.Skill(row.skill_category, row.certificate, row.certificate_no, row.certificate_expires),)
                 if row.skill_category is not None else (),
                 last_order_at=_utc(row.last_order_at)))
+        distance = {e.id: r.distance_to(e, order, now, self.cfg)[0] for e in out}
         eligible = [e.id for e in out
-                    if not r.exclusions(e, order, now, self.cfg, r.distance_to(e, order, now, self.cfg)[0],
-                                        radius_km=radius_km)]
+                    if not r.exclusions(e, order, now, self.cfg, distance[e.id], radius_km=radius_km)]
+        if nearest is not None and len(eligible) > nearest:
+            eligible.sort(key=lambda i: (distance[i], i))
+            dropped = set(eligible[nearest:])
+            eligible = eligible[:nearest]
+            out = [e for e in out if e.id not in dropped]
         if not eligible:
             return out
         record = await self.records(conn, eligible)
@@ -264,6 +274,6 @@ class CandidateLoader:
                                 now, self.cfg)
         tiers = None
         if widen and evaluation.winner is None and not evaluation.blocked:
-            far = await self.engineers(conn, order, now, self.cfg.search_km, people)
+            far = await self.engineers(conn, order, now, self.cfg.search_km, people, nearest=WIDEN_NEAREST)
             tiers = r.widen(order, far, await self.shops(conn, order, self.cfg.search_km), now, self.cfg)
         return Preview(order, status, evaluation, tiers, people)

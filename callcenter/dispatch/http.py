@@ -139,7 +139,7 @@ async def update_shop(request: web.Request, user: CurrentUser, body: sc.ShopUpda
 
 def loader_for(app: web.Application) -> CandidateLoader:
     """The candidate loader with the app's settings and geocoder (the dispatch loop uses it too)."""
-    return CandidateLoader(r.config_from(app[SETTINGS]), app.get(GEOCODER) or default_geocoder())
+    return CandidateLoader(r.config_from(app[SETTINGS]), app.get(GEOCODER))
 
 
 def preview_json(p: Preview) -> dict[str, Any]:

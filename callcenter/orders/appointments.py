@@ -4,6 +4,10 @@ confirms, the order is 已预约 with its window and ``planned_at``.
 A window is whole hours in the centre's time zone (14:00–16:00), at most :data:`MAX_WINDOW`
 long and not over yet. Confirming one supersedes every other open appointment of the order.
 Fee notes are generated from the warranty, never typed.
+
+Confirming queues the customer's SMS in the same transaction (``callcenter.notify.visits``): the
+SA-AP-003 confirmation at once and the reminder before the visit; superseding the appointment
+(rebooking, re-dispatch) cancels what is still queued (``store.supersede_open``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from callcenter.clock import utcnow
 from callcenter.customers.warranty import fee_note, warranty_status
 from callcenter.db.models import Appliance, Appointment, WorkOrder
 from callcenter.errors import Conflict, NotFound, ValidationFailed
+from callcenter.notify.visits import queue_visit_messages
 from callcenter.orders import states
 from callcenter.orders.numbering import next_number
 from callcenter.orders.schemas import AppointmentIn
@@ -152,6 +157,12 @@ class AppointmentService:
                   note=f"{appointment.number} 客户确认 {_window_text(appointment, self.orders.settings.tz)}")
         audit(s, user_id=actor.id, action="confirm", entity="appointment", entity_id=appointment.id,
               now=now, detail={"number": appointment.number, "order_id": order.id, "from": frm, "to": to})
+        settings = self.orders.settings
+        queued = await queue_visit_messages(s, appointment, order, vault=self.orders.vault, tz=settings.tz,
+                                            hotline=settings.hotline, now=now)
+        if queued is None:
+            add_event(s, order.id, at=now, user_id=actor.id, action="note",
+                      note=f"{appointment.number} 客户无手机号码，预约确认短信未发送，请电话告知")
 
 
 def _window_text(a: Appointment, tz: dt.tzinfo) -> str:

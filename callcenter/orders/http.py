@@ -13,7 +13,7 @@ import logging
 from aiohttp import web
 
 from callcenter.access import ACTIONS
-from callcenter.appkeys import MAILBOX, ORDERS
+from callcenter.appkeys import DISPATCH, ORDERS
 from callcenter.auth.identity import CurrentUser
 from callcenter.clock import utcnow
 from callcenter.orders import views
@@ -50,6 +50,13 @@ async def _detail(request: web.Request, user: CurrentUser, order_id: int, status
     return json_response(detail, status)
 
 
+def _nudge_dispatch(request: web.Request) -> None:
+    """A new order: the dispatch loop runs now rather than at its next tick."""
+    engine = request.app.get(DISPATCH)
+    if engine is not None:
+        engine.nudge()
+
+
 # --- intake -----------------------------------------------------------------------------------
 
 
@@ -71,6 +78,7 @@ async def create_intake(request: web.Request, user: CurrentUser, body: IntakeIn)
     # The answer is built from what was just written: no read-back after the commit.
     c = await _service(request).create_intake_records(body, user)
     order = c.order
+    _nudge_dispatch(request)
     intake = views.intake_out(c.intake, c.customer, c.agent,
                               (order.id, order.number) if order is not None else None)
     return json_response(IntakeCreatedOut(intake=intake, order=views.order_out(order) if order else None), 201)
@@ -93,6 +101,7 @@ async def create_order(request: web.Request, user: CurrentUser, body: OrderIn) -
     # The answer is built from what was just written: no read-back after the commit.
     service = _service(request)
     records = await service.create_order_records(body, user)
+    _nudge_dispatch(request)
     now = utcnow()
     return json_response(views.detail_out(records, user, now, service.today(now)), 201)
 
@@ -119,13 +128,11 @@ async def transition(request: web.Request, user: CurrentUser, body: TransitionIn
           body=AssignIn, response=OrderDetailOut, tag=TAG)
 async def assign(request: web.Request, user: CurrentUser, body: AssignIn) -> web.Response:
     order_id = _id(request)
-    await _service(request).assign(order_id, body.engineer_id, user, version=body.version,
-                                   note=body.note)
-    response = await _detail(request, user, order_id, just_changed=True)
-    # The engineer's phone learns of it at once (their websocket); the order is in the database
-    # whatever happens to this message.
-    await request.app[MAILBOX].post(body.engineer_id, {"type": "order.assigned", "order": {"id": order_id}})
-    return response
+    # The same manual dispatch as POST /api/orders/{id}/dispatch (cap checked under lock, the
+    # decision recorded, the engineer told); the note is its reason.
+    await request.app[DISPATCH].manual(order_id, user, engineer_id=body.engineer_id, version=body.version,
+                                       reason=body.note.strip() or "人工派单")
+    return await _detail(request, user, order_id, just_changed=True)
 
 
 @routes.post(f"/api/orders/{ID}/accept")

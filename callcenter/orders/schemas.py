@@ -245,6 +245,10 @@ class OrderOut(BaseModel):
     engineer_id: int | None
     appointment_start: dt.datetime | None
     appointment_end: dt.datetime | None
+    # Dispatch: the engineer must accept by then (15 min after dispatch; None once accepted or
+    # refused); the partner shop it was dispatched to.
+    accept_due_at: dt.datetime | None = None
+    shop_id: int | None = None
     cancel_reason: str
     created_at: dt.datetime
     updated_at: dt.datetime | None

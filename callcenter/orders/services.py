@@ -30,13 +30,16 @@ from callcenter.db.models import (
     Address, Appliance, Call, Customer, CustomerPhone, IntakeRecord, OrderEvent, ProductCategory,
     User, WorkOrder,
 )
+from callcenter.dispatch.timing import auto_dispatch_due
 from callcenter.errors import Conflict, ValidationFailed
+from callcenter.notify.outbox import Outbox
+from callcenter.notify.visits import REMINDER as REMINDER_KIND
 from callcenter.orders import states
 from callcenter.orders.numbering import next_number
 from callcenter.orders.schemas import IntakeIn, NewApplianceIn, OrderFromIntakeIn, OrderIn
 from callcenter.orders.views import OrderRecords
 from callcenter.orders.store import (
-    add_event, apply, check_version, facts_for, load_order, milestones, supersede_open,
+    add_event, apply, check_version, facts_for, load_order, milestones,
 )
 from callcenter.settings import Settings
 
@@ -291,7 +294,8 @@ class OrderService:
             product_model=intake.product_model, serial=intake.serial, warranty=warranty,
             service_type=service_type, status=states.initial_status(service_type),
             urgency=spec.urgency or intake.urgency, problem=spec.problem or intake.problem,
-            created_by=actor.id, created_at=now, updated_at=now, version=1)
+            created_by=actor.id, created_at=now, updated_at=now, version=1,
+            auto_dispatch_due_at=auto_dispatch_due(service_type, states.initial_status(service_type), now))
 
     @staticmethod
     async def _insert_order(s: AsyncSession, intake: IntakeRecord, order: WorkOrder) -> None:
@@ -322,13 +326,28 @@ class OrderService:
             version = check_version(order, version)
             rule = states.find_rule(order, to)
             if rule.assigns:
-                raise Conflict(f"{rule.label}请使用派单操作 (use POST /api/orders/{{id}}/assign)",
+                raise Conflict(f"{rule.label}请使用派单操作 (use POST /api/orders/{{id}}/dispatch)",
                                code="use_assign", frm=order.status, to=to)
+            if order.status == states.DISPATCHED and to == states.PENDING:
+                # A refusal is kept with its reason and re-matched (callcenter.dispatch.engine).
+                raise Conflict("拒单/退回请使用拒单操作 (use POST /api/orders/{id}/refuse)",
+                               code="use_refuse", frm=order.status, to=to)
             facts = await facts_for(s, order, reason=reason, note=note)
             decision = states.check_transition(order, to, actor_of(actor), facts, now)
             values = decision.values(milestones(order))
+            # The dispatch queues follow the status: due for automatic dispatch only while
+            # 待处理 (a remote-support order converted to 上门维修 becomes due now), waiting for
+            # the engineer's answer only while 已派单.
+            if to != states.PENDING:
+                values["auto_dispatch_due_at"] = None
+            elif order.status != states.PENDING:
+                values["auto_dispatch_due_at"] = auto_dispatch_due(decision.service_type or order.service_type, to, now)
+            if to != states.DISPATCHED:
+                values["accept_due_at"] = None
             if to == states.CANCELLED:
                 values["cancel_reason"] = reason
+                # The visit's reminder must not go out for a cancelled order.
+                await Outbox.cancel(s, order_id=order.id, kinds=(REMINDER_KIND,))
             frm = order.status
             await apply(s, order, version, values, now)
             text = "；".join(t for t in (reason, note) if t)
@@ -338,39 +357,6 @@ class OrderService:
                   now=now, reason=reason, detail={"from": frm, "to": to, "version": version + 1,
                                                   **({"service_type": decision.service_type}
                                                      if decision.service_type else {})})
-
-    async def assign(self, order_id: int, engineer_id: int, actor: CurrentUser, *, version: int,
-                     note: str = "", now: dt.datetime | None = None) -> None:
-        """Dispatch by hand (or re-dispatch): the order's engineer, ``dispatched_at``, status
-        已派单 (a carry-in order keeps its status). A booked visit is dropped on re-dispatch:
-        the new engineer books again."""
-        now = now or utcnow()
-        async with self.sessionmaker() as s, s.begin():
-            order = await load_order(s, order_id, actor, "order.assign")
-            version = check_version(order, version)
-            engineer = await s.get(User, engineer_id)
-            if engineer is None or engineer.role != "engineer" or not engineer.active:
-                raise ValidationFailed("engineer_id", "不是在岗的服务工程师 (not an active engineer)")
-            to = states.DISPATCHED if order.service_type != states.CARRY_IN else order.status
-            facts = await facts_for(s, order, note=note, engineer_id=engineer_id)
-            rule = states.find_rule(order, to)
-            if not rule.assigns:
-                raise Conflict(f"{order.status}状态不能派单 (an order that is {order.status} cannot be dispatched)",
-                               code="illegal_transition", frm=order.status, to=to)
-            decision = states.check_transition(order, to, actor_of(actor), facts, now)
-            values = decision.values(milestones(order))
-            values.update(engineer_id=engineer_id, dispatched_at=now, accepted_at=None,
-                          contacted_at=None)
-            if order.status == states.BOOKED:
-                values.update(appointment_start=None, appointment_end=None)
-                await supersede_open(s, order.id)
-            frm, previous = order.status, order.engineer_id
-            await apply(s, order, version, values, now)
-            add_event(s, order.id, at=now, user_id=actor.id,
-                      action="reassigned" if previous else "assigned", frm=frm, to=to, note=note)
-            audit(s, user_id=actor.id, action="assign", entity="work_order", entity_id=order.id,
-                  now=now, detail={"engineer_id": engineer_id, "previous_engineer_id": previous,
-                                   "from": frm, "to": to})
 
     async def accept(self, order_id: int, actor: CurrentUser, *, version: int | None = None,
                      note: str = "", now: dt.datetime | None = None) -> None:
@@ -406,6 +392,8 @@ class OrderService:
                 raise Conflict(f"工单已{order.status} (the order is {order.status})",
                                code="illegal_transition", frm=order.status, step=action)
             values = {column: now} if getattr(order, column) is None else {}
+            if column == "accepted_at":
+                values["accept_due_at"] = None  # answered: the 15-minute clock stops
             await apply(s, order, version, values, now)
             add_event(s, order.id, at=now, user_id=actor.id, action=action, note=note)
             audit(s, user_id=actor.id, action=action, entity="work_order", entity_id=order.id,

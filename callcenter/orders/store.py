@@ -20,6 +20,7 @@ from callcenter.access import check_order
 from callcenter.auth.identity import CurrentUser
 from callcenter.db.models import Appointment, OnsiteRecord, OrderEvent, WorkOrder
 from callcenter.errors import Conflict
+from callcenter.notify.outbox import Outbox
 from callcenter.orders.states import Facts
 
 # The milestone columns the SLA clocks read (contract: work-order statuses).
@@ -101,8 +102,11 @@ OPEN_APPOINTMENTS = ("proposed", "confirmed")
 
 
 async def supersede_open(s: AsyncSession, order_id: int, keep: int | None = None) -> None:
-    """Every open appointment of the order but ``keep`` becomes ``superseded``."""
+    """Every open appointment of the order but ``keep`` becomes ``superseded``; the customer's
+    messages still queued for them (confirmation, reminder: ``callcenter.notify``) are cancelled."""
     stmt = update(Appointment).where(Appointment.order_id == order_id, Appointment.status.in_(OPEN_APPOINTMENTS))
     if keep is not None:
         stmt = stmt.where(Appointment.id != keep)
-    await s.execute(stmt.values(status="superseded").execution_options(synchronize_session=False))
+    superseded = (await s.execute(stmt.values(status="superseded").returning(Appointment.id)
+                                  .execution_options(synchronize_session=False))).scalars().all()
+    await Outbox.cancel(s, appointment_ids=superseded)

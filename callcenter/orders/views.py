@@ -79,7 +79,8 @@ def order_out(o: WorkOrder) -> OrderOut:
         problem=_text(o.problem), call_linkedid=o.call_linkedid, intake_id=o.intake_id,
         customer_id=o.customer_id, appliance_id=o.appliance_id, address_id=o.address_id,
         engineer_id=o.engineer_id, appointment_start=utc(o.appointment_start),
-        appointment_end=utc(o.appointment_end), cancel_reason=_text(o.cancel_reason),
+        appointment_end=utc(o.appointment_end), accept_due_at=utc(o.accept_due_at), shop_id=o.shop_id,
+        cancel_reason=_text(o.cancel_reason),
         created_at=utc(o.created_at), updated_at=utc(o.updated_at),
         completed_at=utc(o.completed_at), version=o.version,
         milestones={m: utc(getattr(o, m)) for m in MILESTONES})

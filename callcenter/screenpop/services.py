@@ -138,6 +138,8 @@ class ScreenPopService:
             message["reason"] = e.reason
         context = await self._context(e.call["id"], wait=e.type == "call.ringing")
         message["customer"] = context.get("customer") if context else None
+        if context and context.get("callback"):  # an outbound callback (callcenter.outbound)
+            message["callback"] = context["callback"]
         if e.type == "call.ringing":
             message["history"] = context.get("history") if context else None
             if context is None:

@@ -81,9 +81,11 @@ class Engine:
             await asyncio.sleep(sim_seconds * self.config.time_scale)
 
     # -- channels ---------------------------------------------------------------------------
-    def new_channel(self, name: str, tech: str, linkedid: str | None = None) -> Channel:
+    def new_channel(self, name: str, tech: str, linkedid: str | None = None,
+                    uniqueid: str | None = None) -> Channel:
+        """``uniqueid``: the one an Originate's ``ChannelId`` chose (default: the next one)."""
         now = self.now()
-        uid = self.ids.uniqueid(now)
+        uid = uniqueid or self.ids.uniqueid(now)
         ch = Channel(name, uid, linkedid or uid, now, tech)
         self.channels[uid] = ch
         return ch

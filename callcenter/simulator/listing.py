@@ -36,13 +36,17 @@ def _avg(total: float, n: int) -> int:
 
 
 def _queue_params(q: QueueState, aid: Fields) -> Fields:
+    # app_queue.c: ServicelevelPerf = completed in SL / completed; ServicelevelPerf2 counts
+    # the callers who abandoned within the service level as served in time.
     perf = f"{100.0 * q.within_sl / q.completed:.1f}" if q.completed else "0.0"
+    done = q.completed + q.abandoned
+    perf2 = f"{100.0 * (q.within_sl + q.abandoned_within_sl) / done:.1f}" if done else "0.0"
     return [("Event", "QueueParams"), ("Queue", q.name), ("Max", "0"), ("Strategy", q.strategy),
             ("Calls", str(len(q.entries))), ("Holdtime", str(_avg(q.total_hold, q.completed))),
             ("TalkTime", str(_avg(q.total_talk, q.completed))),
             ("Completed", str(q.completed)), ("Abandoned", str(q.abandoned)),
             ("ServiceLevel", str(q.service_level)), ("ServicelevelPerf", perf),
-            ("ServicelevelPerf2", perf), ("Weight", "0"), *aid]
+            ("ServicelevelPerf2", perf2), ("Weight", "0"), *aid]
 
 
 def _bare(value: str) -> str:

@@ -36,6 +36,9 @@ class OriginateRequest:
     cid_num: str
     cid_name: str
     variables: dict[str, str] = field(default_factory=dict)
+    # ``ChannelId``: the Uniqueid (and so the Linkedid) the caller chose for the first channel;
+    # "" lets the simulator number it.
+    channel_id: str = ""
 
     @property
     def tech(self) -> str:
@@ -82,7 +85,7 @@ def parse_originate(msg: Message) -> OriginateRequest:
     return OriginateRequest(
         msg.get("ActionID"), channel, target, context,
         msg.get("Async", "").lower() in ("true", "yes", "1", "on"), timeout, num, name,
-        parse_variables(msg.get("Variable", "")),
+        parse_variables(msg.get("Variable", "")), msg.get("ChannelId", "").strip(),
     )
 
 
@@ -188,7 +191,7 @@ def _dial(eng: Engine, req: OriginateRequest, number: str) -> tuple[Channel, Cha
         base = resource[:-2] if keep else resource
         context = base.partition("@")[2] or "default"
         seq = eng.ids.local_seq()
-        o1 = eng.new_channel(f"Local/{base}-{seq};1", "Local")
+        o1 = eng.new_channel(f"Local/{base}-{seq};1", "Local", uniqueid=req.channel_id or None)
         o2 = eng.new_channel(f"Local/{base}-{seq};2", "Local", o1.linkedid)
         for o in (o1, o2):
             o.context, o.exten = context, number
@@ -206,7 +209,8 @@ def _dial(eng: Engine, req: OriginateRequest, number: str) -> tuple[Channel, Cha
     else:
         resource = req.channel.partition("/")[2]
         peer = resource.split("/", 1)[0].partition("@")[0]
-        o1 = eng.new_channel(f"{req.tech}/{peer}-{eng.ids.iax_callno()}", req.tech)
+        o1 = eng.new_channel(f"{req.tech}/{peer}-{eng.ids.iax_callno()}", req.tech,
+                             uniqueid=req.channel_id or None)
         o1.context, o1.exten = "default", "s"
         o2 = None
         ev.append(F.chan_event("Newchannel", o1))

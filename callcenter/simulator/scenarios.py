@@ -278,8 +278,6 @@ def connect(eng: Engine, caller: QueueCaller, q: QueueState, entry: Entry, leg: 
     if a2 is None:
         ev += [F.varset(a1, "BRIDGEPEER", c.name), F.varset(c, "BRIDGEPEER", a1.name)]
     q.total_hold += hold
-    if hold <= q.service_level:
-        q.within_sl += 1
     eng.emit(ev)
     return bridge
 
@@ -297,6 +295,9 @@ def complete(eng: Engine, caller: QueueCaller, q: QueueState, entry: Entry, leg:
     m.last_call = int(now)
     q.completed += 1
     q.total_talk += talk
+    # Asterisk's update_queue() at the end of the call: in service level by the hold at answer.
+    if int(hold) <= q.service_level:
+        q.within_sl += 1
     done = F.queue_agent_event("AgentComplete", c, a1, q.name, m, ("HoldTime", str(int(hold))),
                                ("TalkTime", str(int(talk))), ("Reason", hangup_by))
     ev: list[Event] = []
@@ -372,6 +373,8 @@ def give_up(eng: Engine, caller: QueueCaller, q: QueueState, entry: Entry, aband
         _leave(q, entry, ev)
         ev += [F.hangup_request(c, 16, soft=True), F.hangup(c, 0)]
         q.abandoned += 1
+        if int(eng.now() - entry.joined) <= q.service_level:
+            q.abandoned_within_sl += 1
     else:
         _leave(q, entry, ev)
         ev += _caller_teardown(c, o, 16)

@@ -26,7 +26,7 @@ BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 _CANONICAL = {k.lower(): k for k in (
     "Action", "ActionID", "Username", "Secret", "Channel", "Context", "Exten", "Priority",
     "Application", "Data", "Async", "Timeout", "CallerID", "Variable", "Queue", "Interface",
-    "MemberName", "Penalty", "Paused", "Reason", "StateInterface",
+    "MemberName", "Penalty", "Paused", "Reason", "StateInterface", "ChannelId",
 )}
 
 

@@ -79,7 +79,10 @@ class QueueState:
     abandoned: int = 0
     total_hold: float = 0.0
     total_talk: float = 0.0
+    # Asterisk's callscompletedinsl / callsabandonedinsl: counted when the call completes
+    # (hold time at answer ≤ service_level) or is abandoned (time waited ≤ service_level).
     within_sl: int = 0
+    abandoned_within_sl: int = 0
 
     def member(self, interface: str) -> Member | None:
         for m in self.members:

@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from callcenter.access import ACTIONS
@@ -20,24 +20,17 @@ from callcenter.auth.identity import CurrentUser
 from callcenter.db.models import WorkOrder
 from callcenter.db.oversight import SlaAlert
 from callcenter.sla.rules import LABELS, aware, clocks, seconds_overdue, snapshot_of
-from callcenter.web.api import ApiModel, endpoint, json_response
+from callcenter.web.api import PageQuery, endpoint, json_response
 
 routes = web.RouteTableDef()
 
 ClockName = Literal["plan", "dispatch", "contact", "reminder", "signoff", "survey", "escalation"]
 
 
-class AlertQuery(ApiModel):
+class AlertQuery(PageQuery):
     state: Literal["open", "all"] = "open"
     clock: ClockName | None = None
     level: Literal["warning", "breach"] | None = None
-    page: int = Field(1, ge=1, le=100_000)
-    page_size: int = Field(50, ge=1, le=200)
-
-    @field_validator("clock", "level", mode="before")
-    @classmethod
-    def _empty_is_any(cls, v: object) -> object:
-        return None if v == "" else v
 
 
 class AlertOut(BaseModel):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from callcenter.auth.identity import USER
 from callcenter.errors import ValidationFailed
@@ -36,6 +36,19 @@ class ApiModel(BaseModel):
     """Base for request models: unknown fields are refused, strings are stripped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PageQuery(ApiModel):
+    """A list's query string: 1-based ``page`` of ``page_size`` rows, and the subclass's filters,
+    where an empty value (``?kind=``, what a form's "any" option sends) means any."""
+
+    page: int = Field(1, ge=1, le=100_000)
+    page_size: int = Field(50, ge=1, le=200)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_any(cls, v: object) -> object:
+        return None if v == "" else v
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +63,8 @@ class EndpointSpec:
     description: str
     # No login needed (the login itself, logout): the handler gets ``user=None`` then.
     public: bool = False
+    # Other media types the 200 answer may have besides JSON (a file export: text/csv, XLSX).
+    produces: tuple[str, ...] = ()
 
 
 def _default(o: object) -> object:
@@ -112,12 +127,12 @@ Handler = Callable[..., Awaitable[web.StreamResponse]]
 def endpoint(summary: str, *, roles: tuple[str, ...] = (), body: type[BaseModel] | None = None,
              query: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
              status: int = 200, tag: str = "", description: str = "",
-             public: bool = False) -> Callable[[Handler], Handler]:
+             public: bool = False, produces: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
     """Declare a JSON endpoint (see the module docstring). ``roles=()`` means any logged-in user;
     ``public=True`` (no roles) lets anyone in and passes ``user`` as the session's user or None."""
     if public and roles:
         raise ValueError("a public endpoint has no roles")
-    spec = EndpointSpec(summary, roles, body, query, response, status, tag, description, public)
+    spec = EndpointSpec(summary, roles, body, query, response, status, tag, description, public, produces)
 
     def deco(handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -191,6 +206,8 @@ def build_openapi(app: web.Application, *, title: str, version: str) -> dict[str
         ok: dict[str, Any] = {"description": "OK"}
         if spec.response is not None:
             ok["content"] = {"application/json": {"schema": _schema(spec.response, components, "serialization")}}
+        for media in spec.produces:
+            ok.setdefault("content", {})[media] = {"schema": {"type": "string", "contentMediaType": media}}
         unauthenticated = "wrong username or password" if spec.public else "not logged in"
         responses: dict[str, Any] = {str(spec.status): ok, "401": {"description": unauthenticated, **error}}
         if spec.roles:

@@ -40,14 +40,25 @@ def nav_links(user: CurrentUser | None) -> list[NavLink]:
         links.append(NavLink("intake", "受理", "/intake"))
     if user.role != "engineer" and allowed(user, "order.search"):
         links.append(NavLink("orders", "工单", "/orders"))
+    if allowed(user, "dispatch.board"):
+        links.append(NavLink("dispatch", "派单台", "/dispatch"))
     if allowed(user, "alerts.read"):
         links.append(NavLink("alerts", "预警", "/alerts"))
+    # The supervisors' and survey agents' pages (issues 5 and 6), each shown to the roles its
+    # page admits.
+    for key, label, href, action in (("wallboard", "监控看板", "/wallboard", "wallboard.read"),
+                                     ("survey", "回访", "/survey", "survey.record"),
+                                     ("complaints", "投诉跟进", "/complaints", "escalation.take"),
+                                     ("reports", "月报", "/reports/monthly", "report.monthly"),
+                                     ("outbound", "外呼看板", "/outbound", "outbound.board")):
+        if allowed(user, action):
+            links.append(NavLink(key, label, href))
     if user.role == "engineer":
         links.append(NavLink("mobile", "我的工单", "/m/orders"))
     return links
 
 
-def _user(request: web.Request, action: str | None = None) -> CurrentUser:
+def page_user(request: web.Request, action: str | None = None) -> CurrentUser:
     """The logged-in user, or a redirect to the login page that comes back here; 403 when
     ``action`` is given and the user's role may not perform it."""
     user = request.get(USER)
@@ -58,7 +69,7 @@ def _user(request: web.Request, action: str | None = None) -> CurrentUser:
     return user
 
 
-def _page(request: web.Request, user: CurrentUser, active: str, **extra: object) -> dict:
+def page_context(request: web.Request, user: CurrentUser, active: str, **extra: object) -> dict:
     return {"user": user, "timezone": request.app[SETTINGS].timezone, "active": active,
             "may_reveal": allowed(user, "personal.reveal"), **extra}
 
@@ -73,45 +84,45 @@ def _order_id(request: web.Request) -> int:
 @routes.get("/intake")
 @aiohttp_jinja2.template("intake.html")
 async def intake_page(request: web.Request) -> dict:
-    return _page(request, _user(request, "intake.create"), "intake")
+    return page_context(request, page_user(request, "intake.create"), "intake")
 
 
 @routes.get("/orders")
 @aiohttp_jinja2.template("orders.html")
 async def orders_page(request: web.Request) -> dict:
-    user = _user(request, "order.search")
+    user = page_user(request, "order.search")
     if user.role == "engineer":
         raise web.HTTPFound("/m/orders")
-    return _page(request, user, "orders")
+    return page_context(request, user, "orders")
 
 
 @routes.get("/orders/{order_id}")
 @aiohttp_jinja2.template("order.html")
 async def order_page(request: web.Request) -> dict:
-    user = _user(request)
+    user = page_user(request)
     order_id = _order_id(request)
     if user.role == "engineer":
         raise web.HTTPFound(f"/m/orders/{order_id}")
-    return _page(request, user, "orders", order_id=order_id, mobile=False,
-                 may_assign=allowed(user, "order.assign"))
+    return page_context(request, user, "orders", order_id=order_id, mobile=False,
+                        may_assign=allowed(user, "order.assign"))
 
 
 @routes.get("/m/orders")
 @aiohttp_jinja2.template("m_orders.html")
 async def mobile_orders_page(request: web.Request) -> dict:
-    return _page(request, _user(request), "mobile")
+    return page_context(request, page_user(request), "mobile")
 
 
 @routes.get("/m/orders/{order_id}")
 @aiohttp_jinja2.template("order.html")
 async def mobile_order_page(request: web.Request) -> dict:
-    return _page(request, _user(request), "mobile", order_id=_order_id(request), mobile=True)
+    return page_context(request, page_user(request), "mobile", order_id=_order_id(request), mobile=True)
 
 
 @routes.get("/alerts")
 @aiohttp_jinja2.template("alerts.html")
 async def alerts_page(request: web.Request) -> dict:
-    return _page(request, _user(request, "alerts.read"), "alerts")
+    return page_context(request, page_user(request, "alerts.read"), "alerts")
 
 
 def setup(app: web.Application) -> None:

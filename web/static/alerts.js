@@ -3,7 +3,7 @@
 
 import { api, errorText, query, toast } from "./api.js";
 import { duration, fill, h } from "./dom.js";
-import { openLive } from "./live.js";
+import { openLive, showConnState } from "./live.js";
 import { $, dateTime, statusChip, urgencyChip } from "./ui.js";
 
 const PAGE_SIZE = 50;
@@ -92,12 +92,6 @@ function onMessage(msg) {
   }
 }
 
-function showWsState(state) {
-  const el = $("ws-state");
-  el.dataset.state = state;
-  el.querySelector(".conn-label").textContent = { connecting: "连接中…", open: "实时更新", reconnecting: "重连中…" }[state] || state;
-}
-
 $("refresh").addEventListener("click", () => load());
 $("state-filter").addEventListener("change", () => load(1));
 $("prev").addEventListener("click", () => load(Math.max(1, page - 1)));
@@ -105,7 +99,7 @@ $("next").addEventListener("click", () => load(page + 1));
 
 openLive({
   userId: document.body.dataset.userId,
-  onState: showWsState,
+  onState: showConnState,
   // Whatever happened while disconnected is in the list.
   onHello: () => load(),
   onResync: () => load(1),

@@ -8,6 +8,8 @@ import { api, logout, reasonText, toast } from "./api.js";
 import { duration, fill, h, makeFormat } from "./dom.js";
 import { openLive } from "./live.js";
 import { FINISHED, PopCard, outcomeText } from "./popcard.js";
+import { bookCallback } from "./callbackbook.js";
+import { loadAgentState, setUpAgentState, takeAgent } from "./agentstate.js";
 
 const body = document.body;
 const fmt = makeFormat(body.dataset.timezone || "Asia/Shanghai");
@@ -132,6 +134,7 @@ const cardEnv = {
   onNewCustomer: (card) => openNewCustomer(card),
   onDismiss: (card) => removeCard(card),
   onToggle: (card) => card.setCollapsed(!card.collapsed),
+  onBookCallback: (card) => bookCallback(card), // 预约回拨 (callcenter.outbound)
 };
 
 function updateEmpty() {
@@ -276,6 +279,7 @@ async function checkSession() {
 
 function onHello(msg) {
   showAmiState(msg.ami);
+  loadAgentState(); // the pause state may have changed while the socket was down
   // Calls that ended while we were away are in the list even if no message says so.
   refreshCalls();
 }
@@ -286,6 +290,7 @@ function onResync() {
 }
 
 function onMessage(msg) {
+  if (msg.type === "agent.state") takeAgent(msg.agent);
   if (typeof msg.type === "string" && msg.type.startsWith("call.") && msg.call?.id) handleCallMessage(msg);
 }
 
@@ -308,6 +313,7 @@ $("logout").addEventListener("click", logout);
 $("calls-refresh").addEventListener("click", () => refreshCalls());
 
 updateEmpty();
+setUpAgentState();
 refreshCalls();
 openLive({ userId: body.dataset.userId, onState: showWsState, onHello, onResync, onMessage,
   onRefused: checkSession });

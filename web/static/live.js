@@ -15,6 +15,16 @@ const SILENCE_LIMIT_MS = 50_000;
 // every "callcenter.lastSeq.*" on logout).
 const seqKey = (userId) => `callcenter.lastSeq.${userId || "0"}`;
 
+const STATE_LABELS = { connecting: "连接中…", open: "实时更新", reconnecting: "重连中…" };
+
+/** Show the connection state in a page's indicator (``#ws-state`` with a ``.conn-label``);
+ * pass it as ``onState``. */
+export function showConnState(state, el = document.getElementById("ws-state")) {
+  if (!el) return;
+  el.dataset.state = state;
+  el.querySelector(".conn-label").textContent = STATE_LABELS[state] || state;
+}
+
 /**
  * Connect and keep connected.
  * @param {object} o

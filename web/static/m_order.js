@@ -1,16 +1,20 @@
 // The engineer's order on a phone: accept, call the customer, book the visit, start the service,
 // fill the on-site record (SA-OS-004: fault, cause, fix, parts from the van or the warehouse,
 // visit fee and labour from the price list — totals computed by the server), get the customer's
-// confirmation and signature, then 完工.
+// confirmation and signature, then 完工. A new order shows the 15-minute countdown with 接单 /
+// 拒单; once accepted, the visit slots from the engineer's calendar are offered to the customer
+// (2–3, editable) and the one the customer chooses is confirmed → 已预约.
 
 import { api, clearFormErrors, errorText, showFormError, toast } from "./api.js";
 import { fill, h } from "./dom.js";
+import { openLive } from "./live.js";
+import { countdown, refuseForm, tickCountdowns, useMobileStyles } from "./m_dispatch.js";
 import { appointmentForm, orderActions } from "./orderactions.js";
 import {
-  appointmentRows, feeTable, fetchOrder, onsiteDetails, renderOrderHead, slaPanel, timelinePanel,
+  appointmentRows, feeTable, fetchOrder, onsiteDetails, renderOrderHead, slaPanel, timelinePanel, windowText,
 } from "./orderview.js";
 import { signaturePad } from "./signature.js";
-import { $ } from "./ui.js";
+import { $, fmt, zonedIso } from "./ui.js";
 
 const body = document.body;
 const orderId = body.dataset.orderId;
@@ -44,7 +48,7 @@ function render() {
   const open = !CLOSED.has(o.status);
   const steps = [];
   if (o.status === "已派单" && !m.accepted_at) {
-    steps.push(h("button", { type: "button", class: "btn btn-primary", testid: "m-accept", onclick: actions.accept }, "接单"));
+    steps.push(acceptBox(o));
   }
   if (m.accepted_at && open) {
     steps.push(h("button", { type: "button", class: "btn", testid: "m-contacted", onclick: actions.contacted },
@@ -55,11 +59,188 @@ function render() {
   fill($("appointments"), appointmentRows(d, open ? actions.confirmAppointment : null));
   const mayBook = m.accepted_at && ["已派单", "待件", "已预约"].includes(o.status);
   fill($("appointment-form-slot"), mayBook
-    ? appointmentForm((form) => actions.createAppointment(form), { content: o.problem.slice(0, 200) }) : null);
+    ? [choicePanel(d), slotsPanel(o),
+      appointmentForm((form) => actions.createAppointment(form), { content: o.problem.slice(0, 200) })] : null);
   $("onsite-panel").hidden = !(record || ONSITE_STATES.has(o.status));
   renderOnsite();
   fill($("timeline"), timelinePanel(d));
   $("order-body").hidden = false;
+}
+
+// --------------------------------------------------------------------------------------------
+// A new order: the countdown, 接单, 拒单 with a reason
+
+function acceptBox(o) {
+  const slot = h("div", {});
+  const toggle = () => fill(slot, slot.firstChild ? null : refuseForm(o, {
+    onDone: () => window.location.assign("/m/orders"),
+    onCancel: () => fill(slot, null),
+  }));
+  return h("div", { class: "m-accept-box" },
+    countdown(o.accept_due_at),
+    h("div", { class: "m-row" },
+      h("button", { type: "button", class: "btn btn-danger-outline m-btn", testid: "m-refuse", onclick: toggle }, "拒单"),
+      h("button", { type: "button", class: "btn btn-primary m-btn", testid: "m-accept", onclick: accept }, "接单")),
+    slot);
+}
+
+async function accept() {
+  if (await actions.accept()) $("m-slots")?.scrollIntoView({ block: "start" });
+}
+
+// --------------------------------------------------------------------------------------------
+// Visit slots: offered from the engineer's calendar, sent to the customer, the choice confirmed
+
+const SLOT_HOURS = Array.from({ length: 16 }, (_, i) => i + 7); // 07:00 … 22:00
+const MAX_ROWS = 5;
+
+function hourSelect(testid, selected) {
+  return h("select", { testid, "aria-label": testid.endsWith("from") ? "开始" : "结束" },
+    SLOT_HOURS.map((hr) => h("option", { value: hr, selected: hr === selected }, `${String(hr).padStart(2, "0")}:00`)));
+}
+
+/** One offered window: picked or not, its day and hours editable. */
+function slotRow(slot, picked) {
+  const hour = (iso) => Number(fmt.time(iso).slice(0, 2));
+  const day = h("input", { type: "date", testid: "m-slot-day", value: slot ? fmt.date(slot.start) : fmt.today(new Date(Date.now() + 86_400_000)) });
+  const from = hourSelect("m-slot-from", slot ? hour(slot.start) : 14);
+  const to = hourSelect("m-slot-to", slot ? hour(slot.end) : 16);
+  const pick = h("input", { type: "checkbox", testid: "m-slot-pick", checked: picked, "aria-label": "提供此时段" });
+  const label = h("span", { class: "m-slot-label", testid: "m-slot-label" }, slot?.label || "自定义时段");
+  const row = h("div", { class: `m-slot${picked ? "" : " off"}`, testid: "m-slot" },
+    pick, label, h("div", { class: "m-slot-edit" }, day, from, "–", to));
+  const edited = () => {
+    pick.checked = true;
+    row.classList.remove("off");
+    label.textContent = `${day.value || "—"} ${from.selectedOptions[0]?.textContent}–${to.selectedOptions[0]?.textContent}`;
+  };
+  for (const el of [day, from, to]) el.addEventListener("change", edited);
+  pick.addEventListener("change", () => row.classList.toggle("off", !pick.checked));
+  row.window = () => ({ day: day.value, from: Number(from.value), to: Number(to.value) });
+  row.picked = () => pick.checked;
+  return row;
+}
+
+/** GET the slots of the engineer's calendar; the engineer picks or edits 2–3 and sends them
+ * (POST /api/orders/{id}/appointments: the first is the window, all of them proposed_slots). */
+function slotsPanel(o) {
+  const rows = h("div", { testid: "m-slot-list" }, h("p", { class: "muted" }, "正在计算可选时段…"));
+  const form = h("form", { class: "panel", id: "m-slots", testid: "m-slots", novalidate: true },
+    h("h2", {}, o.status === "已预约" ? "改约：提供新时段" : "提供上门时段"),
+    h("p", { class: "muted small" }, "按您的工作时间和已约上门推荐，勾选 2–3 个时段（可修改）发送给客户。"),
+    rows,
+    h("button", { type: "button", class: "btn m-btn", testid: "m-slot-add", style: "width:100%",
+      onclick: () => {
+        if (rows.querySelectorAll(".m-slot").length < MAX_ROWS) rows.append(slotRow(null, true));
+      } }, "＋ 添加时段"),
+    h("div", { class: "field" }, h("label", {}, "服务内容 ", h("span", { class: "req" }, "*")),
+      h("textarea", { name: "service_content", rows: 2, maxlength: 1000, "data-field": "service_content", testid: "m-slots-content" },
+        o.problem.slice(0, 200)),
+      h("p", { class: "field-error", "data-error-for": "service_content" })),
+    h("div", { class: "field" }, h("label", {}, "客户需准备"),
+      h("textarea", { name: "prepare", rows: 2, maxlength: 1000, "data-field": "prepare", testid: "m-slots-prepare",
+        placeholder: "如：保持空调通电，室外机周围清空 1 米" }),
+      h("p", { class: "field-error", "data-error-for": "prepare" })),
+    h("p", { class: "field-error", "data-error-for": "proposed_slots", testid: "m-slots-pick-error" }),
+    h("p", { class: "form-error", "data-form-error": true, testid: "m-slots-error", role: "alert", hidden: true }),
+    h("button", { type: "submit", class: "btn btn-primary m-btn", testid: "m-slots-send", style: "width:100%" }, "发送给客户"));
+  loadSlots(o, rows);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    sendSlots(form, rows);
+  });
+  return form;
+}
+
+async function loadSlots(o, rows) {
+  let result;
+  try {
+    result = await api(`/api/orders/${o.id}/appointment/slots`);
+  } catch {
+    result = { ok: false, status: 0, data: null };
+  }
+  if (!result.ok) {
+    fill(rows, h("p", { class: "form-error", testid: "m-slots-load-error" }, `无法计算可选时段：${errorText(result.status, result.data)}`));
+    return;
+  }
+  const slots = result.data.slots;
+  fill(rows, slots.length ? slots.map((s) => slotRow(s, true))
+    : h("p", { class: "empty-note", testid: "m-slots-empty" }, "7 天内没有空闲时段，请添加时段"));
+  if (window.location.hash === "#slots") $("m-slots")?.scrollIntoView({ block: "start" });
+}
+
+async function sendSlots(form, rows) {
+  clearFormErrors(form);
+  const fail = (field, reason) => showFormError(form, 422, { details: { field, reason } });
+  const picked = [...rows.querySelectorAll(".m-slot")].filter((r) => r.picked()).map((r) => r.window());
+  if (picked.length < 2 || picked.length > 3) return fail("proposed_slots", `请勾选 2–3 个时段（已选 ${picked.length} 个）`);
+  if (picked.some((w) => !w.day)) return fail("proposed_slots", "请填写日期");
+  if (picked.some((w) => w.to <= w.from)) return fail("proposed_slots", "结束时间须晚于开始时间");
+  if (picked.some((w) => w.to - w.from > 4)) return fail("proposed_slots", "每个时段不超过 4 小时");
+  const tz = document.body.dataset.timezone || "Asia/Shanghai";
+  const slots = picked.map((w) => ({ start: zonedIso(w.day, w.from, tz), end: zonedIso(w.day, w.to, tz) }));
+  const result = await post(`/api/orders/${orderId}/appointments`, {
+    window_start: slots[0].start, window_end: slots[0].end, source: "工程师建议", proposed_slots: slots,
+    service_content: form.elements.service_content.value.trim(), prepare: form.elements.prepare.value.trim(),
+    customer_confirmed: false, version: detail.order.version,
+  });
+  if (!result.ok) {
+    showFormError(form, result.status, result.data);
+    if (result.status === 409) await load();
+    return undefined;
+  }
+  toast(`已向客户提供 ${slots.length} 个时段，待客户选择`, "ok");
+  await load();
+  $("m-choice-panel")?.scrollIntoView({ block: "start" });
+  return undefined;
+}
+
+async function post(path, json) {
+  try {
+    return await api(path, { method: "POST", json });
+  } catch {
+    return { ok: false, status: 0, data: null };
+  }
+}
+
+/** The latest appointment still waiting for the customer: one button per offered window. */
+function choicePanel(d) {
+  const ap = [...d.appointments].reverse().find((a) => a.status === "proposed");
+  if (!ap) return null;
+  const offered = ap.proposed_slots?.length ? ap.proposed_slots : [{ start: ap.window_start, end: ap.window_end }];
+  const error = h("p", { class: "form-error", testid: "m-choice-error", role: "alert", hidden: true });
+  return h("section", { class: "panel", id: "m-choice-panel", testid: "m-choice-panel", dataset: { number: ap.number } },
+    h("h2", {}, "客户选择时段"),
+    h("p", { class: "muted small" }, `${ap.number} 已提供 ${offered.length} 个时段，客户选定后点击确认：`),
+    offered.map((s) => h("button", {
+      type: "button", class: "btn m-btn m-choice", testid: "m-slot-choice", dataset: { start: s.start },
+      onclick: (event) => choose(ap, s, error, event.currentTarget),
+    }, `客户选择 ${windowText(s.start, s.end)}`)),
+    error);
+}
+
+/** The customer chose ``s``: the appointment's own window is confirmed as it is; another of
+ * the offered windows is booked as confirmed (superseding the proposal). */
+async function choose(ap, s, error, button) {
+  error.hidden = true;
+  button.disabled = true;
+  const same = Date.parse(s.start) === Date.parse(ap.window_start) && Date.parse(s.end) === Date.parse(ap.window_end);
+  const result = same
+    ? await post(`/api/appointments/${ap.id}/confirm`, { version: detail.order.version })
+    : await post(`/api/orders/${orderId}/appointments`, {
+      window_start: s.start, window_end: s.end, source: ap.source, proposed_slots: ap.proposed_slots,
+      service_content: ap.service_content || detail.order.problem.slice(0, 200), prepare: ap.prepare,
+      customer_confirmed: true, version: detail.order.version,
+    });
+  button.disabled = false;
+  if (!result.ok) {
+    error.textContent = errorText(result.status, result.data);
+    error.hidden = false;
+    if (result.status === 409) await load();
+    return;
+  }
+  toast(`预约已确认：${windowText(s.start, s.end)}`, "ok");
+  await load();
 }
 
 // --------------------------------------------------------------------------------------------
@@ -319,4 +500,15 @@ function signBlock() {
   return form;
 }
 
+useMobileStyles();
+tickCountdowns();
 load();
+// This order dispatched again, withdrawn or timed out: show what it is now.
+openLive({
+  userId: body.dataset.userId,
+  onMessage: (msg) => {
+    if (String(msg.order?.id ?? msg.order_id) !== String(orderId)) return;
+    if (msg.type === "order.withdrawn") window.location.assign("/m/orders");
+    else load();
+  },
+});

@@ -1,8 +1,10 @@
 // 工单详情 for the desk roles: every SA-WO-002 field, SLA clocks, allowed transitions, the
-// dispatcher's engineer picker, appointments, on-site records and the timeline.
+// dispatcher's engineer picker, appointments, on-site records, the dispatch record (派单记录)
+// and the timeline.
 
 import { api, errorText } from "./api.js";
 import { fill, h } from "./dom.js";
+import { decisionsView } from "./dispatchview.js";
 import { appointmentForm, orderActions } from "./orderactions.js";
 import {
   appointmentRows, fetchOrder, onsiteDetails, onsiteSummary, renderOrderHead, slaPanel, timelinePanel,
@@ -23,6 +25,14 @@ async function load() {
   if (!data) return;
   detail = data;
   render();
+  if (mayAssign) loadDispatchRecord();
+}
+
+/** 派单记录: every dispatch decision (auto or manual, why, the winner's score, the candidates)
+ * and the refusals (GET /api/orders/{id}/dispatch/decisions). */
+async function loadDispatchRecord() {
+  const { ok, status, data } = await api(`/api/orders/${orderId}/dispatch/decisions`);
+  fill($("dispatch-record"), ok ? decisionsView(data) : h("p", { class: "form-error" }, errorText(status, data)));
 }
 
 function render() {

@@ -75,7 +75,12 @@ export function orderActions({ detail, reload, errorBox }) {
     const request = (extra) => () => post(`${base()}/transitions`, { to, version: order.version, ...extra });
     const ask = (field, note) => askReason(label, note, (text) => send(request({ [field]: text }), done));
     if (NEEDS_REASON.has(to)) return ask("reason", "取消工单须填写原因，将记录在时间线中。");
-    if (to === "待处理" && order.status === "已派单") return ask("reason", "请填写退回原因（如技能不符、时间冲突），将记录备查。");
+    if (to === "待处理" && order.status === "已派单") {
+      // Returned for the engineer: kept as their refusal (其他 + the text) and matched again.
+      const refuse = (text) => () => post(`${base()}/refuse`, { reason: "其他", note: text, version: order.version });
+      return askReason(label, "请填写退回原因（如技能不符、时间冲突），将记录为工程师拒单并重新派单。",
+        (text) => send(refuse(text), done));
+    }
     errorBox.hidden = true;
     const first = await send(request({}), done);
     const field = first.status === 422 ? first.data?.details?.field : null;
@@ -97,8 +102,8 @@ export function orderActions({ detail, reload, errorBox }) {
     },
     accept: () => run(() => post(`${base()}/accept`, { version: detail().order.version }), "已接单"),
     contacted: () => run(() => post(`${base()}/contacted`, { version: detail().order.version }), "已记录联系客户"),
-    assign: (engineerId, note) => run(() => post(`${base()}/assign`,
-      { engineer_id: engineerId, note, version: detail().order.version }), "已派单"),
+    assign: (engineerId, note) => run(() => post(`${base()}/dispatch`,
+      { engineer_id: engineerId, reason: note || "人工派单", version: detail().order.version }), "已派单"),
     confirmAppointment: (ap) => run(() => post(`/api/appointments/${ap.id}/confirm`,
       { version: detail().order.version }), "预约已确认"),
     /** The appointment form (appointmentForm()) submitted. */

@@ -93,6 +93,8 @@ export class PopCard {
     this.customer = msg.customer ?? null;
     this.history = msg.history ?? null;
     this.lookupFailed = msg.lookup === "unavailable";
+    // An outbound callback or survey call: {kind, order_number, reason, …} (callcenter.outbound).
+    this.callback = msg.callback ?? null;
     this.state = "ringing";
     this.reason = null;
     this.collapsed = false;
@@ -113,6 +115,7 @@ export class PopCard {
     this.call = msg.call;
     if (msg.customer !== undefined && (msg.customer !== null || this.customer === null)) this.customer = msg.customer;
     if (msg.history) this.history = msg.history;
+    if (msg.callback) this.callback = msg.callback;
     if (msg.type === "call.ringing") this.lookupFailed = msg.lookup === "unavailable" && !this.history;
     this.state = {
       "call.ringing": "ringing",
@@ -226,6 +229,11 @@ export class PopCard {
       list.push(h("span", { class: "badge badge-warn", testid: "badge-repeat-caller" },
         "重复来电", hi.calls_30d ? ` · 30天内来电 ${hi.calls_30d} 次` : ""));
     }
+    if (this.callback) {
+      const cb = this.callback;
+      list.push(h("span", { class: "badge badge-warn", testid: "badge-callback" },
+        cb.kind === "survey" ? "回访来电" : "回拨", cb.order_number ? ` · 工单 ${cb.order_number}` : "", ` · ${cb.reason}`));
+    }
     if (hi?.repeat_repair) list.push(h("span", { class: "badge badge-danger", testid: "badge-repeat-repair" }, "重复维修"));
     if (this.createdCustomer) list.push(h("span", { class: "badge badge-new", testid: "badge-created" }, "本次来电新建"));
     if (this.lookupFailed) list.push(h("span", { class: "badge badge-muted", testid: "badge-lookup-failed" }, "客户资料暂不可用"));
@@ -246,7 +254,13 @@ export class PopCard {
           h("a", {
             class: "btn btn-primary btn-small intake-btn", testid: "new-intake-btn", target: "_blank", rel: "noopener",
             href: `/intake?${new URLSearchParams({ linkedid: this.id, customer_id: cu.id })}`,
-          }, "新建受理")),
+          }, "新建受理"),
+          this.env.onBookCallback
+            ? h("button", {
+              type: "button", class: "btn btn-small", testid: "book-callback-btn",
+              onclick: () => this.env.onBookCallback(this),
+            }, "预约回拨")
+            : null),
         cu.phones?.length
           ? h("div", { class: "muted small" }, "登记电话 ", cu.phones.join("、"))
           : null,

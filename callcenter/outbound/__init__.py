@@ -1,0 +1,1 @@
+"""Outbound calls: callbacks and the automated survey call (docs/outbound.md)."""

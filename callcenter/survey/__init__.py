@@ -1,0 +1,1 @@
+"""The satisfaction survey (SA-CS-005) and the complaint follow-ups it opens."""
