@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -27,12 +29,35 @@ def _dumps(o: dict) -> str:
     return json.dumps(o, ensure_ascii=False, separators=(",", ":"))
 
 
+def check_origin(request: web.Request) -> None:
+    """403 unless the page opening the socket is one of ours (a page on another site cannot
+    ride the user's cookie)."""
+    origin = (request.headers.get("Origin") or "").rstrip("/")
+    if origin not in request.app[SETTINGS].origins:
+        raise Forbidden("origin not allowed", origin=origin or None)
+
+
+async def answer_pings(ws: web.WebSocketResponse, client: Any, pong: Callable[[], str]) -> None:
+    """Read the client's frames until it goes: ``{"type": "ping"}`` is answered with ``pong()``
+    through the client's queue (a client too slow to take it is dropped); nothing else is
+    expected."""
+    async for msg in ws:
+        if msg.type != WSMsgType.TEXT:
+            continue
+        try:
+            data = json.loads(msg.data)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and data.get("type") == "ping":
+            try:
+                client.queue.put_nowait(pong())
+            except Exception:
+                client.drop()
+
+
 @routes.get("/ws")
 async def websocket(request: web.Request) -> web.StreamResponse:
-    settings = request.app[SETTINGS]
-    origin = (request.headers.get("Origin") or "").rstrip("/")
-    if origin not in settings.origins:
-        raise Forbidden("origin not allowed", origin=origin or None)
+    check_origin(request)
     user = current_user(request)
     raw = request.query.get("last_seq")
     last_seq: int | None = None
@@ -65,18 +90,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             client.finish_replay([])
         else:
             client.finish_replay(missed)
-        async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                continue
-            try:
-                data = json.loads(msg.data)
-            except ValueError:
-                continue
-            if isinstance(data, dict) and data.get("type") == "ping":
-                try:
-                    client.queue.put_nowait(_dumps({"type": "pong", "seq": client.last_seq}))
-                except Exception:
-                    client.drop()
+        await answer_pings(ws, client, lambda: _dumps({"type": "pong", "seq": client.last_seq}))
     finally:
         hub.remove(client)
     return ws

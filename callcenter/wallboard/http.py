@@ -9,24 +9,24 @@ time-in-state and waits itself) and ``wallboard.work``. Client → server: ``{"t
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 from typing import Any
 
 import aiohttp_jinja2
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from pydantic import BaseModel, Field
 
 from callcenter.agentstate.rules import check_queue
 from callcenter.appkeys import AGENTS, ENGINE, HUB, LIVE_STORE, SETTINGS, WORK_BOARD
 from callcenter.auth.identity import CurrentUser
-from callcenter.errors import Forbidden, ValidationFailed
+from callcenter.errors import ValidationFailed
 from callcenter.wallboard.history import day_history
 from callcenter.wallboard.metrics import FORMULAS
 from callcenter.wallboard.services import WALLBOARD_ID
 from callcenter.wallboard.work import WORK_FORMULAS
 from callcenter.web.api import ApiModel, endpoint, json_response
+from callcenter.realtime.http import answer_pings, check_origin
 from callcenter.web.middleware import current_user
 from callcenter.web.order_pages import page_context, page_user
 
@@ -118,9 +118,7 @@ async def get_history(request: web.Request, user: CurrentUser, query: WallboardH
 
 @routes.get("/ws/wallboard")
 async def wallboard_socket(request: web.Request) -> web.StreamResponse:
-    origin = (request.headers.get("Origin") or "").rstrip("/")
-    if origin not in request.app[SETTINGS].origins:
-        raise Forbidden("origin not allowed", origin=origin or None)
+    check_origin(request)
     current_user(request, *ROLES)
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4096)
     await ws.prepare(request)
@@ -133,18 +131,7 @@ async def wallboard_socket(request: web.Request) -> web.StreamResponse:
         for text in first:
             client.queue.put_nowait(text)
         client.finish_replay([])
-        async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                continue
-            try:
-                data = json.loads(msg.data)
-            except ValueError:
-                continue
-            if isinstance(data, dict) and data.get("type") == "ping":
-                try:
-                    client.queue.put_nowait('{"type":"pong"}')
-                except asyncio.QueueFull:
-                    client.drop()
+        await answer_pings(ws, client, lambda: '{"type":"pong"}')
     finally:
         board.clients -= 1
         hub.remove(client)
