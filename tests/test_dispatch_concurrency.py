@@ -108,6 +108,8 @@ async def test_several_loops_over_a_burst_assign_each_order_once_within_caps(pg)
     engines = [engine_of(pg) for _ in range(3)]
     results = await asyncio.gather(*(e.run_pass(NOW) for e in engines))
     assert sum(x.dispatched + x.queued for x in results) == len(ids)
+    # Each loop claimed its own orders (SKIP LOCKED): none evaluated an order another one took.
+    assert sum(x.skipped for x in results) == 0
     async with pg() as s:
         decisions = (await s.execute(select(DispatchDecision.order_id, DispatchDecision.engineer_id)
                                      .where(DispatchDecision.order_id.in_(ids)))).all()
