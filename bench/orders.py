@@ -284,28 +284,54 @@ async def open_loop(creator: Creator, rate: float, duration: float, seed: int) -
     return {"mode": f"{rate:g}/s", "rate": rate, **stats(lat), "errors": _take_errors(creator)}
 
 
-async def agents_loop(creator: Creator, think: float, duration: float, seed: int) -> dict[str, Any]:
+async def agents_loop(creator: Creator, think: float, duration: float, seed: int,
+                      trace: Path | None = None) -> dict[str, Any]:
     """Every agent saves, waits a random think time (exponential, mean ``think`` s; 0: none, the
-    closed-loop worst case) and saves again, for ``duration`` s. Latency: send to answer."""
+    closed-loop worst case) and saves again, for ``duration`` s. Latency: send to answer. With
+    ``trace`` (the server's ``_serve_traced.py`` file), the server's GC pauses and loop stalls
+    during the run, and how many of the saves over the target overlapped a stall."""
     n_agents = len(creator.clients.sessions)
     lat: list[float] = []
+    spans: list[tuple[int, int]] = []  # monotonic ns of each save, to match with the trace
     end = time.perf_counter() + duration
+    window0 = time.monotonic_ns()
 
     async def agent(a: int) -> None:
         rng = random.Random(seed * 1000 + a)
         await asyncio.sleep(rng.uniform(0, think) if think else 0)  # not all at once
         while time.perf_counter() < end:
-            t0 = time.perf_counter()
+            t0, n0 = time.perf_counter(), time.monotonic_ns()
             await creator.send(a)
             lat.append((time.perf_counter() - t0) * 1000)
+            spans.append((n0, time.monotonic_ns()))
             if think:
                 await asyncio.sleep(rng.expovariate(1 / think))
 
     t0 = time.perf_counter()
     await asyncio.gather(*(agent(a) for a in range(n_agents)))
     mode = f"think {think:g}s" if think else "closed"
-    return {"mode": mode, "rate": round(len(lat) / (time.perf_counter() - t0), 1), **stats(lat),
-            "errors": _take_errors(creator)}
+    out = {"mode": mode, "rate": round(len(lat) / (time.perf_counter() - t0), 1), **stats(lat),
+           "errors": _take_errors(creator)}
+    if trace is not None:
+        await asyncio.sleep(1.2)  # the tracer writes once a second
+        out["server_trace"] = trace_overlap(trace, window0, time.monotonic_ns(), spans)
+    return out
+
+
+def trace_overlap(trace: Path, t0: int, t1: int, spans: list[tuple[int, int]]) -> dict[str, Any]:
+    """The server's GC pauses and loop stalls in ``t0..t1``, and how many saves slower than the
+    target overlapped a stall (a stall is recorded when it ends: it covers ``end - lag``)."""
+    summary = screen_pop.read_trace(trace, t0, t1)
+    stalls: list[tuple[int, int]] = []
+    for line in trace.read_text().splitlines():
+        with contextlib.suppress(ValueError):
+            rec = json.loads(line)
+            if "lag" in rec and t0 <= rec["lag"][0] < t1:
+                stalls.append((rec["lag"][0] - int(rec["lag"][1] * 1e6) - 10_000_000, rec["lag"][0]))
+    slow = [(a, b) for a, b in spans if (b - a) / 1e6 > CREATE_P99_MS]
+    hit = sum(1 for a, b in slow if any(s < b and e > a for s, e in stalls))
+    summary["slow_saves"] = {"over_target": len(slow), "overlapping_a_stall": hit}
+    return summary
 
 
 async def bursts(creator: Creator, rounds: int) -> dict[str, Any]:
@@ -410,8 +436,13 @@ async def bench_database(db: str, args: argparse.Namespace, sizes: _seed.Sizes, 
         # The SLA scheduler on one instance only: with Redis (production) the pass gate lets
         # one instance run each pass; the bench runs no Redis.
         sla = str(SLA_INTERVAL if args.sla == "on" and i == 0 else 0)
-        servers.append((screen_pop.start_server(url, free_port(), port, log,
-                                                extra_env={"CALLCENTER_SLA_INTERVAL": sla}), log))
+        trace = logs / f"orders-trace-{db}-{stamp}.jsonl" if args.trace_server and i == 0 else None
+        if trace is not None:
+            args.trace_path = trace
+        servers.append((screen_pop.start_server(url, free_port(), port, log, trace,
+                                                extra_env={"CALLCENTER_SLA_INTERVAL": sla,
+                                                           **dict(kv.split("=", 1) for kv in args.server_env)}),
+                        log))
         bases.append(f"http://127.0.0.1:{port}")
     base = bases[0]
     try:
@@ -519,7 +550,8 @@ async def bench_create(bases: list[str], tokens: list[str], sizes: _seed.Sizes, 
                 _print_create(run)
             if kind == "intake+order":  # the agent's one click; think time, then none at all
                 for i, think in enumerate(float(t) for t in args.think.split(",") if t):
-                    run = {"kind": kind, **await agents_loop(creator, think, args.agent_duration, seed=200 + i)}
+                    run = {"kind": kind, **await agents_loop(creator, think, args.agent_duration, seed=200 + i,
+                                                             trace=args.trace_path)}
                     results["runs"].append(run)
                     _print_create(run)
             run = {"kind": kind, **await bursts(creator, args.bursts)}
@@ -534,6 +566,8 @@ async def bench_create(bases: list[str], tokens: list[str], sizes: _seed.Sizes, 
 def _print_create(run: dict[str, Any]) -> None:
     print(f"create {run['kind']:<13} {run['mode']:<10} p50 {run['p50']:>7} p90 {run['p90']:>7} "
           f"p99 {run['p99']:>7} max {run['max']:>8} ms (n={run['n']}, errors {run['errors']['count']})", flush=True)
+    if "server_trace" in run:
+        print(f"  server: {json.dumps(run['server_trace'])}", flush=True)
     if run["errors"]["count"]:
         print(f"  first errors: {run['errors']['first']}", flush=True)
 
@@ -556,6 +590,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--sla", choices=("on", "off"), default="on",
                     help=f"the SLA scheduler (a pass every {SLA_INTERVAL:g} s, as deployed) on one server")
     ap.add_argument("--explain", action="store_true", help="print the search plans")
+    ap.add_argument("--server-env", action="append", default=[], metavar="CALLCENTER_X=V",
+                    help="more settings for the servers (repeatable), e.g. CALLCENTER_DISPATCH_INTERVAL=0")
+    ap.add_argument("--trace-server", action="store_true",
+                    help="run the first server under bench/_serve_traced.py: its GC pauses and "
+                         "event-loop stalls during each --think run, matched with the slow saves")
     ap.add_argument("--data-dir", type=Path, default=Path("/tmp/callcenter-bench"))
     ap.add_argument("--json", type=Path)
     ap.add_argument("--seed-only", action="store_true")
@@ -584,6 +623,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.trace_path = None
     try:
         asyncio.run(amain(args))
     finally:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from callcenter.auth.identity import CurrentUser
 from callcenter.db.engine import make_engine, make_sessionmaker, migrate
 from callcenter.db.models import IntakeRecord, WorkOrder
-from callcenter.orders.numbering import format_number, local_day, next_number
+from callcenter.orders.numbering import format_number, local_day, next_number, next_numbers
 from callcenter.orders.schemas import IntakeIn
 from callcenter.orders.services import OrderService
 from tests.test_orders_http import SETTINGS_, build_world, intake_body
@@ -59,6 +59,25 @@ async def test_rolled_back_save_leaves_no_gap_and_days_roll_over(sessionmaker) -
     with pytest.raises(ValueError):
         async with sessionmaker.begin() as s:
             await next_number(s, "XX", before, SHANGHAI)
+
+
+async def test_several_prefixes_in_one_statement(sessionmaker) -> None:  # type: ignore[no-untyped-def]
+    """An intake and its order take both numbers in one statement; each counter moves alone,
+    whichever order the prefixes are asked in, and a rolled-back save gives both back."""
+    now = dt.datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
+    async with sessionmaker.begin() as s:
+        assert await next_numbers(s, ("CR", "WO"), now, SHANGHAI) == {"CR": "CR20261122-001", "WO": "WO20261122-001"}
+        assert await next_number(s, "WO", now, SHANGHAI) == "WO20261122-002"
+        assert await next_numbers(s, ("WO", "CR"), now, SHANGHAI) == {"WO": "WO20261122-003", "CR": "CR20261122-002"}
+    with pytest.raises(Boom):
+        async with sessionmaker.begin() as s:
+            await next_numbers(s, ("CR", "WO"), now, SHANGHAI)
+            raise Boom
+    async with sessionmaker.begin() as s:
+        assert await next_numbers(s, ("CR", "WO"), now, SHANGHAI) == {"CR": "CR20261122-003", "WO": "WO20261122-004"}
+        for bad in ((), ("WO", "WO"), ("XX",)):
+            with pytest.raises(ValueError):
+                await next_numbers(s, bad, now, SHANGHAI)
 
 
 async def test_fifty_concurrent_intakes_with_orders_on_postgresql(pg_url) -> None:  # type: ignore[no-untyped-def]

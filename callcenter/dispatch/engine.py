@@ -48,6 +48,7 @@ from callcenter.audit import audit
 from callcenter.auth.identity import CurrentUser
 from callcenter.clock import Clock, utcnow
 from callcenter.db.models import User, WorkOrder
+from callcenter.db.rows import insert_row
 from callcenter.db.workforce import DispatchDecision, DispatchRefusal, EngineerProfile, ServiceShop
 from callcenter.dispatch import rules as r
 from callcenter.dispatch.candidates import CandidateLoader, Preview
@@ -55,7 +56,7 @@ from callcenter.dispatch.timing import TIMEOUT_NOTE, TIMEOUT_REASON, accept_dead
 from callcenter.errors import Conflict, ValidationFailed
 from callcenter.geo.geocoding import Geocoder
 from callcenter.orders import states
-from callcenter.orders.services import actor_of, insert_row
+from callcenter.orders.services import actor_of
 from callcenter.orders.store import add_event, apply, check_version, facts_for, load_order, supersede_open
 
 log = logging.getLogger("callcenter.dispatch")

@@ -13,12 +13,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import aliased
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.access import require
-from callcenter.audit import audit
+from callcenter.audit import audit, audit_entry
 from callcenter.auth.identity import CurrentUser
 from callcenter.clock import utcnow
 from callcenter.crypto import PhoneVault, Sealed
@@ -30,16 +30,17 @@ from callcenter.db.models import (
     Address, Appliance, Call, Customer, CustomerPhone, IntakeRecord, OrderEvent, ProductCategory,
     User, WorkOrder,
 )
+from callcenter.db.rows import insert_row, insert_rows
 from callcenter.dispatch.timing import auto_dispatch_due
 from callcenter.errors import Conflict, ValidationFailed
 from callcenter.notify.outbox import Outbox
 from callcenter.notify.visits import REMINDER as REMINDER_KIND
 from callcenter.orders import states
-from callcenter.orders.numbering import next_number
+from callcenter.orders.numbering import next_numbers
 from callcenter.orders.schemas import IntakeIn, NewApplianceIn, OrderFromIntakeIn, OrderIn
 from callcenter.orders.views import OrderRecords
 from callcenter.orders.store import (
-    add_event, apply, check_version, facts_for, load_order, milestones,
+    add_event, apply, check_version, facts_for, load_order, milestones, new_event,
 )
 from callcenter.settings import Settings
 
@@ -106,7 +107,7 @@ class OrderService:
             require(actor, "order.create")
         now = now or utcnow()
         async with self.sessionmaker() as s, s.begin():
-            loaded = await self._prefetch_intake(s, body, actor)  # noqa: F841 (held: see there)
+            loaded = await self._prefetch_intake(s, body, actor)
             customer = await s.get(Customer, body.customer_id)
             if customer is None:
                 raise ValidationFailed("customer_id", "客户不存在 (no such customer)")
@@ -116,8 +117,9 @@ class OrderService:
             order_fields = None
             if body.create_order is not None:
                 # Checked before any number is taken: a refused order leaves no intake behind.
-                order_fields = await self._order_fields(s, customer.id, body.request_type,
-                                                        body.create_order, "create_order.")
+                order_fields = await self._order_fields(
+                    s, customer.id, body.request_type, body.create_order, "create_order.",
+                    addresses=sorted({a.id for a in (row[-1] for row in loaded) if isinstance(a, Address)}))
             agent = await s.get(User, actor.id)  # for the answer (staff number, masked mobile)
             if body.linkedid:
                 # The call now belongs to this customer (the history shows it).
@@ -137,17 +139,19 @@ class OrderService:
             order = None
             if body.create_order is not None and order_fields is not None:
                 order = self._new_order(intake, body.create_order, order_fields, appliance, actor, now)
-            intake.number = await next_number(s, "CR", now, self.settings.tz)
-            if order is not None:
-                order.number = await next_number(s, "WO", now, self.settings.tz)
+            # Both numbers in one statement, as late as possible (see ``numbering``).
+            numbers = await next_numbers(s, ("CR", "WO") if order is not None else ("CR",), now,
+                                         self.settings.tz)
+            intake.number = numbers["CR"]
             await insert_row(s, intake)
+            entries = [audit_entry(user_id=actor.id, action="create", entity="intake", entity_id=intake.id,
+                                   now=now, detail={"number": intake.number, "customer_id": customer.id,
+                                                    "linkedid": body.linkedid})]
             if order is not None:
+                order.number = numbers["WO"]
                 await self._insert_order(s, intake, order)
-            audit(s, user_id=actor.id, action="create", entity="intake", entity_id=intake.id,
-                  now=now, detail={"number": intake.number, "customer_id": customer.id,
-                                   "linkedid": body.linkedid})
-            if order is not None:
-                self._record_order(s, intake, order, actor, now)
+                await self._record_order(s, intake, order, actor, now, entries)
+            await insert_rows(s, entries)
         log.info("intake %s created by user %s (order %s)", intake.id, actor.id,
                  order.id if order is not None else None)
         return Created(intake, customer, agent, order)
@@ -191,9 +195,11 @@ class OrderService:
             users = {u.id: u for u in [await s.get(User, i) for i in {actor.id, intake.agent_id} - {None}]
                      if u is not None}
             order = self._new_order(intake, body, fields, appliance, actor, now)
-            order.number = await next_number(s, "WO", now, self.settings.tz)
+            order.number = (await next_numbers(s, ("WO",), now, self.settings.tz))["WO"]
             await self._insert_order(s, intake, order)
-            event = self._record_order(s, intake, order, actor, now)
+            entries: list[Any] = []
+            event = await self._record_order(s, intake, order, actor, now, entries)
+            await insert_rows(s, entries)
         log.info("order %s created from intake %s by user %s", order.id, body.intake_id, actor.id)
         # A new order: no appointment, no on-site record, the one timeline line.
         return OrderRecords(order, customer, address, appliance, intake, [], [], [event], users,
@@ -213,10 +219,11 @@ class OrderService:
         if body.appliance_id is not None:
             entities.append(Appliance)
             stmt = stmt.outerjoin(Appliance, Appliance.id == body.appliance_id)
-        address_id = body.create_order.address_id if body.create_order is not None else None
-        if address_id is not None:
+        if body.create_order is not None:
+            address_id = body.create_order.address_id
             entities.append(Address)
-            stmt = stmt.outerjoin(Address, Address.id == address_id)
+            stmt = stmt.outerjoin(Address, Address.id == address_id if address_id is not None
+                                  else Address.customer_id == Customer.id)
         return list((await s.execute(stmt.with_only_columns(*entities)
                                      .where(Customer.id == body.customer_id))).all())
 
@@ -260,8 +267,10 @@ class OrderService:
         return appliance
 
     async def _order_fields(self, s: AsyncSession, customer_id: int, request_type: str,
-                            spec: OrderFromIntakeIn, prefix: str) -> tuple[str, int | None]:
-        """(service type, address id) for a new order, checked against the customer."""
+                            spec: OrderFromIntakeIn, prefix: str, *,
+                            addresses: list[int] | None = None) -> tuple[str, int | None]:
+        """(service type, address id) for a new order, checked against the customer;
+        ``addresses``: the customer's address ids when the caller has them already."""
         service_type = spec.service_type or DEFAULT_SERVICE_TYPE.get(request_type)
         if service_type is None:
             raise ValidationFailed(prefix + "service_type",
@@ -272,8 +281,8 @@ class OrderService:
                 raise ValidationFailed(prefix + "address_id", "不是该客户的地址 (not one of the customer's addresses)")
             return service_type, spec.address_id
         if service_type in states.ONSITE_KINDS:
-            ids = (await s.execute(select(Address.id).where(Address.customer_id == customer_id)
-                                   .limit(2))).scalars().all()
+            ids = addresses if addresses is not None else (await s.execute(
+                select(Address.id).where(Address.customer_id == customer_id).limit(2))).scalars().all()
             if len(ids) != 1:
                 raise ValidationFailed(prefix + "address_id", "上门服务须选择服务地址 (choose the service address)")
             return service_type, ids[0]
@@ -304,14 +313,16 @@ class OrderService:
         await insert_row(s, order)
 
     @staticmethod
-    def _record_order(s: AsyncSession, intake: IntakeRecord, order: WorkOrder, actor: CurrentUser,
-                      now: dt.datetime) -> OrderEvent:
-        """The new order's timeline line and audit entry (written with the commit)."""
-        event = add_event(s, order.id, at=now, user_id=actor.id, action="created", to=order.status,
+    async def _record_order(s: AsyncSession, intake: IntakeRecord, order: WorkOrder, actor: CurrentUser,
+                            now: dt.datetime, entries: list[Any]) -> OrderEvent:
+        """The new order's timeline line (inserted now) and audit entry (added to ``entries``,
+        which the caller inserts in one statement)."""
+        event = new_event(order.id, at=now, user_id=actor.id, action="created", to=order.status,
                           note=f"由受理记录 {intake.number} 创建")
-        audit(s, user_id=actor.id, action="create", entity="work_order", entity_id=order.id,
-              now=now, detail={"number": order.number, "intake": intake.number,
-                               "service_type": order.service_type, "status": order.status})
+        await insert_row(s, event)
+        entries.append(audit_entry(user_id=actor.id, action="create", entity="work_order", entity_id=order.id,
+                                   now=now, detail={"number": order.number, "intake": intake.number,
+                                                    "service_type": order.service_type, "status": order.status}))
         return event
 
     # --- the order's life -------------------------------------------------------------------
@@ -398,27 +409,6 @@ class OrderService:
             add_event(s, order.id, at=now, user_id=actor.id, action=action, note=note)
             audit(s, user_id=actor.id, action=action, entity="work_order", entity_id=order.id,
                   now=now, detail={"status": order.status})
-
-
-def _values(obj: Any) -> dict[str, Any]:
-    """The row of the new ``obj``: what it was given, and the column defaults (set on it too)."""
-    values: dict[str, Any] = {}
-    for c in obj.__table__.columns:
-        if c.key in obj.__dict__:
-            values[c.key] = obj.__dict__[c.key]
-        elif c.default is not None and c.default.is_scalar:
-            values[c.key] = c.default.arg
-            setattr(obj, c.key, c.default.arg)
-    return values
-
-
-async def insert_row(s: AsyncSession, obj: Any) -> None:
-    """``INSERT … RETURNING id`` of the new ``obj`` through Core, in ``s``'s transaction; sets
-    ``obj.id``. The unit of work's flush of one new record cost about 1 ms of CPU here (more
-    than the statement itself); ``obj`` stays outside the session (transient), an attribute
-    holder for the answer."""
-    table = obj.__table__
-    obj.id = (await s.execute(insert(table).values(_values(obj)).returning(table.c.id))).scalar_one()
 
 
 def actor_of(user: CurrentUser) -> states.Actor:

@@ -72,10 +72,16 @@ def milestones(order: WorkOrder) -> dict[str, Any]:
 
 def add_event(session: AsyncSession, order_id: int, *, at: dt.datetime, user_id: int | None,
               action: str, frm: str = "", to: str = "", note: str = "") -> OrderEvent:
-    event = OrderEvent(order_id=order_id, at=at, user_id=user_id, action=action,
-                       from_status=frm, to_status=to, note=note)
+    event = new_event(order_id, at=at, user_id=user_id, action=action, frm=frm, to=to, note=note)
     session.add(event)
     return event
+
+
+def new_event(order_id: int, *, at: dt.datetime, user_id: int | None, action: str, frm: str = "",
+              to: str = "", note: str = "") -> OrderEvent:
+    """A timeline line, not added (``add_event`` adds it; the creation path inserts it through Core)."""
+    return OrderEvent(order_id=order_id, at=at, user_id=user_id, action=action,
+                      from_status=frm, to_status=to, note=note)
 
 
 async def facts_for(session: AsyncSession, order: WorkOrder, *, reason: str = "", note: str = "",
