@@ -30,7 +30,12 @@ The server runs as deployed, with its SLA scheduler (a pass every 15 s) unless `
 the scheduler's first pass after the reset raises the seeded backlog of alerts and is waited
 for (it is a one-off; the later passes run during the figures). ``--servers N`` runs N server
 processes on the same database (agent ``i`` on server ``i mod N``; the scheduler on the first
-only, as the Redis pass gate would arrange). ``--py-spy PREFIX`` profiles the first server.
+only, as the Redis pass gate would arrange). ``--worker`` adds one more server process with
+``CALLCENTER_INSTANCE_ROLE=worker`` (the AMI session and every background loop; it gets no
+agents) and makes the ``--servers`` web instances, all on a Redis the bench starts
+(``--worker-nice N`` runs the worker at that niceness). ``--py-spy PREFIX`` profiles the first web
+server; ``--trace-server`` runs the last one under ``_serve_traced.py`` and matches its GC pauses
+and loop stalls with the slow saves; ``--server-env CALLCENTER_X=V`` passes more settings.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import os
 import random
 import re
 import shlex
@@ -430,32 +436,51 @@ async def bench_database(db: str, args: argparse.Namespace, sizes: _seed.Sizes, 
     logs.mkdir(parents=True, exist_ok=True)
     stamp = f"{dt.datetime.now():%Y%m%d-%H%M%S}"
     servers, bases = [], []
-    for i in range(args.servers):
+    redis = run_dir = None
+    shared_env = dict(kv.split("=", 1) for kv in args.server_env)
+    if args.worker:
+        # Web instances and one worker meet in Redis (CALLCENTER_INSTANCE_ROLE).
+        from tests import services
+
+        run_dir = services.RunDir()
+        redis = services.RedisServer(run_dir).start()
+        shared_env["CALLCENTER_REDIS_URL"] = redis.url()
+    n = args.servers + (1 if args.worker else 0)
+    for i in range(n):
         log = logs / f"orders-server-{db}-{stamp}-{i}.log"
         port = free_port()
+        env = dict(shared_env)
+        if args.worker:
+            # Server 0 is the worker (AMI, SLA scheduler, dispatch loop, …) and gets no agents.
+            env["CALLCENTER_INSTANCE_ROLE"] = "worker" if i == 0 else "web"
         # The SLA scheduler on one instance only: with Redis (production) the pass gate lets
         # one instance run each pass; the bench runs no Redis.
-        sla = str(SLA_INTERVAL if args.sla == "on" and i == 0 else 0)
-        trace = logs / f"orders-trace-{db}-{stamp}.jsonl" if args.trace_server and i == 0 else None
+        env["CALLCENTER_SLA_INTERVAL"] = str(SLA_INTERVAL if args.sla == "on" and i == 0 else 0)
+        trace = logs / f"orders-trace-{db}-{stamp}.jsonl" if args.trace_server and i == n - 1 else None
         if trace is not None:
             args.trace_path = trace
-        servers.append((screen_pop.start_server(url, free_port(), port, log, trace,
-                                                extra_env={"CALLCENTER_SLA_INTERVAL": sla,
-                                                           **dict(kv.split("=", 1) for kv in args.server_env)}),
-                        log))
+        servers.append((screen_pop.start_server(url, free_port(), port, log, trace, extra_env=env), log))
         bases.append(f"http://127.0.0.1:{port}")
-    base = bases[0]
+    web_bases = bases[1:] if args.worker else bases
+    base = web_bases[0]
     try:
         for (server, log), b in zip(servers, bases, strict=True):
             await wait_ready(b, agents[0].token, server, log)
+        if args.worker and args.worker_nice:
+            # As deployed with ``nice -n N callcenter serve`` for the worker: its background
+            # passes give way to the requests when the cores are busy.
+            os.setpriority(os.PRIO_PROCESS, servers[0][0].pid, args.worker_nice)
         out["servers"] = args.servers
+        out["worker"] = args.worker
+        out["worker_nice"] = args.worker_nice if args.worker else None
         out["sla_scheduler"] = args.sla
         if args.sla == "on":
             out["sla_first_pass"] = await wait_first_pass(url)
             print(f"sla: first pass done: {json.dumps(out['sla_first_pass'])}", flush=True)
         out["search"] = {}
         spy = args.py_spy
-        with py_spy(servers[0][0].pid, spy and spy.with_name(spy.name + "-search.txt")):
+        web0 = servers[-len(web_bases)][0]  # the first web instance
+        with py_spy(web0.pid, spy and spy.with_name(spy.name + "-search.txt")):
             for kind in KINDS:
                 http = await search_http(base, agents[0].token, inputs[kind], kind, args.warmup)
                 alone = await search_alone(url, inputs[kind], kind, args.warmup)
@@ -467,8 +492,8 @@ async def bench_database(db: str, args: argparse.Namespace, sizes: _seed.Sizes, 
             out["plans"] = await explain(url, inputs)
             for kind, plan in out["plans"].items():
                 print(f"--- plan: {kind}\n{plan}")
-        with py_spy(servers[0][0].pid, spy and spy.with_name(spy.name + "-create.txt")):
-            out["create"] = await bench_create(bases, [a.token for a in agents[:args.agents]], sizes, args)
+        with py_spy(web0.pid, spy and spy.with_name(spy.name + "-create.txt")):
+            out["create"] = await bench_create(web_bases, [a.token for a in agents[:args.agents]], sizes, args)
         out["numbers"] = await check_numbers(url, out["create"].pop("numbers"))
         print(f"numbers: {json.dumps(out['numbers'])}", flush=True)
         if args.sla == "on":
@@ -476,6 +501,9 @@ async def bench_database(db: str, args: argparse.Namespace, sizes: _seed.Sizes, 
     finally:
         for server, _ in servers:
             screen_pop.stop_server(server)
+        if redis is not None:
+            redis.stop()
+            run_dir.remove()
         if pg is not None:
             pg.stop()
             CHILDREN.stoppers.remove(pg.stop)
@@ -587,6 +615,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="agents saving in a loop: mean think time(s) between saves, s (0: closed loop)")
     ap.add_argument("--agent-duration", type=float, default=30.0, help="seconds per --think run")
     ap.add_argument("--servers", type=int, default=1, help="server processes (agents spread over them)")
+    ap.add_argument("--worker", action="store_true",
+                    help="one more server process with CALLCENTER_INSTANCE_ROLE=worker (AMI, SLA scheduler, "
+                         "dispatch loop, …; no agents), the --servers as role web; a Redis is started for them")
+    ap.add_argument("--worker-nice", type=int, default=0, metavar="N",
+                    help="with --worker: the worker's niceness (as with nice -n N), 0 = as the web instances")
     ap.add_argument("--sla", choices=("on", "off"), default="on",
                     help=f"the SLA scheduler (a pass every {SLA_INTERVAL:g} s, as deployed) on one server")
     ap.add_argument("--explain", action="store_true", help="print the search plans")

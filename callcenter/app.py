@@ -162,7 +162,7 @@ async def outbound_ctx(app: web.Application) -> AsyncIterator[None]:
         app[SESSIONMAKER], app[VAULT], OutboundConfig.from_settings(settings),
         make_schedule(app[REDIS], app[ENGINE]))
     app[CALLS].on_abandoned = dialler.abandoned_call_ended
-    interval = settings.outbound_interval
+    interval = settings.outbound_interval if settings.background else 0
     leadership = app[LEADERSHIP]
     tasks = ([asyncio.create_task(dialler.run(interval, lambda: leadership.is_leader), name="outbound")]
              if interval > 0 else [])
@@ -209,6 +209,9 @@ async def ami_ctx(app: web.Application) -> AsyncIterator[None]:
                 log.exception("AMI leadership loop failed; retrying")
                 await asyncio.sleep(1.0)
 
+    if not s.background:  # instance role web: the worker instances hold AMI
+        yield
+        return
     task = asyncio.create_task(lead(), name="ami-leader")
     yield
     await _stop(task)
@@ -220,7 +223,8 @@ async def sla_ctx(app: web.Application) -> AsyncIterator[None]:
     ``CALLCENTER_SLA_INTERVAL`` s; with Redis, about one pass per interval across instances."""
     from callcenter.sla.scheduler import SlaScheduler, pass_gate
 
-    interval = app[SETTINGS].sla_interval
+    settings = app[SETTINGS]
+    interval = settings.sla_interval if settings.background else 0
     app[SLA] = scheduler = SlaScheduler(app[ENGINE], app[MAILBOX], gate=pass_gate(app[REDIS], interval))
     tasks = [asyncio.create_task(scheduler.run(interval), name="sla")] if interval > 0 else []
     yield
@@ -233,11 +237,25 @@ async def dispatch_ctx(app: web.Application) -> AsyncIterator[None]:
     once when a new order or a refusal wakes it."""
     from callcenter.dispatch.engine import engine_for
 
-    app[DISPATCH] = engine = engine_for(app[SESSIONMAKER], app[SETTINGS], app[MAILBOX], app.get(GEOCODER))
-    interval = app[SETTINGS].dispatch_interval
+    from callcenter.dispatch.wakeups import RedisWakeups
+
+    settings, redis = app[SETTINGS], app[REDIS]
+    app[DISPATCH] = engine = engine_for(app[SESSIONMAKER], settings, app[MAILBOX], app.get(GEOCODER))
+    interval = settings.dispatch_interval if settings.background else 0
     tasks = [asyncio.create_task(engine.run(interval), name="dispatch")] if interval > 0 else []
+    wakeups = None
+    if redis is not None:
+        # With several instances, a new order saved anywhere wakes the loops everywhere.
+        wakeups = RedisWakeups(redis)
+        engine.publish = wakeups.publish
+        if tasks:
+            ready = asyncio.Event()
+            tasks.append(asyncio.create_task(wakeups.listen(engine.wake, ready.set), name="dispatch-wakeups"))
+            await asyncio.wait_for(ready.wait(), 10)
     yield
     await _stop(*tasks)
+    if wakeups is not None:
+        await wakeups.close()
 
 
 async def notify_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -248,7 +266,7 @@ async def notify_ctx(app: web.Application) -> AsyncIterator[None]:
 
     settings = app[SETTINGS]
     app[NOTIFY] = sender = OutboxSender(app[SESSIONMAKER], app[VAULT], make_gateway(settings.sms_gateway))
-    interval = settings.notify_interval
+    interval = settings.notify_interval if settings.background else 0
     tasks = [asyncio.create_task(sender.run(interval), name="notify")] if interval > 0 else []
     yield
     await _stop(*tasks)

@@ -22,6 +22,9 @@ ROLES = ("agent", "dispatcher", "engineer", "survey", "supervisor", "admin")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+INSTANCE_ROLES = ("all", "web", "worker")
+
+
 class SettingsError(ValueError):
     """An environment variable has a value the service cannot run with."""
 
@@ -202,6 +205,12 @@ class Settings:
     outbound_rate: float = 2.0
     outbound_max_channels: int = 10
     outbound_channel: str = "Local/{number}@outbound-trunk"
+    # What this instance runs: "all" (one process: the web side, the AMI session and every
+    # background loop), "web" (requests and websockets only: no AMI session, no SLA scheduler,
+    # dispatch loop, notification sender, dialler or complaint alerter) or "worker" (the AMI
+    # session and the background loops). web and worker need Redis, which carries the pops,
+    # pushes and dispatch wake-ups between them (docs/architecture.md).
+    instance_role: str = "all"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -268,6 +277,7 @@ class Settings:
             sms_gateway=_str(env, "SMS_GATEWAY", d.sms_gateway).strip().lower(),
             hotline=_str(env, "HOTLINE", d.hotline).strip(),
             dispatch_interval=_float(env, "DISPATCH_INTERVAL", d.dispatch_interval, 0, 3600),
+            instance_role=_str(env, "INSTANCE_ROLE", d.instance_role).strip().lower(),
             outbound_interval=_float(env, "OUTBOUND_INTERVAL", d.outbound_interval, 0, 3600),
             outbound_hours=_str(env, "OUTBOUND_HOURS", d.outbound_hours).strip(),
             outbound_holidays=_str(env, "OUTBOUND_HOLIDAYS", d.outbound_holidays).strip(),
@@ -302,6 +312,12 @@ class Settings:
             # A replay larger than the client's queue would drop it on every reconnect.
             raise SettingsError(PREFIX + "POP_REPLAY_LIMIT",
                                 f"must be at most CALLCENTER_WS_QUEUE_SIZE - 2 ({s.ws_queue_size - 2})")
+        if s.instance_role not in INSTANCE_ROLES:
+            raise SettingsError(PREFIX + "INSTANCE_ROLE",
+                                f"must be one of {', '.join(INSTANCE_ROLES)}, got {s.instance_role!r}")
+        if s.instance_role != "all" and s.redis_url is None:
+            raise SettingsError(PREFIX + "INSTANCE_ROLE", f"{s.instance_role} needs CALLCENTER_REDIS_URL (the web and worker "
+                                "instances reach each other through Redis); one process without Redis is role all")
         if s.ami_reconnect_min > s.ami_reconnect_max:
             raise SettingsError(PREFIX + "AMI_RECONNECT_MIN", "must not exceed CALLCENTER_AMI_RECONNECT_MAX")
         from callcenter.notify.gateway import GATEWAYS, is_service_number
@@ -316,6 +332,11 @@ class Settings:
     def with_(self, **changes: object) -> Settings:
         """A copy with some fields changed (tests, the demo)."""
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def background(self) -> bool:
+        """Whether this instance runs the AMI session and the background loops."""
+        return self.instance_role != "web"
 
     @property
     def tz(self) -> ZoneInfo:

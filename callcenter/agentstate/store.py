@@ -17,7 +17,6 @@ wallboards and agents' desktops. Two small interfaces, each in process or in Red
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import secrets
@@ -26,6 +25,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from redis.exceptions import RedisError
+
+from callcenter.realtime.subscription import subscribe_forever
 
 log = logging.getLogger("callcenter.agentstate")
 
@@ -89,31 +90,15 @@ class RedisLiveStore(LocalLiveStore):
             log.warning("wallboard: publishing the snapshot failed (%s)", type(e).__name__)
 
     async def run(self, ready: Callable[[], None] | None = None) -> None:
-        delay = 0.1
-        while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(self.channel)
-                current = await self.redis.get(self.key)
-                if current:
-                    self._take(current if isinstance(current, str) else current.decode())
-                if ready is not None:
-                    ready()
-                    ready = None
-                delay = 0.1
-                while True:
-                    msg = await pubsub.get_message(timeout=1.0)
-                    if msg is None or msg.get("type") != "message":
-                        continue
-                    data = msg["data"]
-                    self._take(data if isinstance(data, str) else data.decode())
-            except (RedisError, OSError) as e:
-                log.warning("wallboard: subscription lost (%s); resubscribing", type(e).__name__)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            finally:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()
+        async def subscribed(first: bool) -> None:
+            current = await self.redis.get(self.key)
+            if current:
+                self._take(current if isinstance(current, str) else current.decode())
+            if first and ready is not None:
+                ready()
+
+        await subscribe_forever(self.redis, self.channel, self._take, on_subscribed=subscribed,
+                                what="wallboard", log=log)
 
 
 class CommandRelay(Protocol):

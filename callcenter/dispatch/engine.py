@@ -37,7 +37,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -164,6 +164,8 @@ class DispatchEngine:
         self.mailbox = mailbox
         self.clock = clock
         self._wake = asyncio.Event()
+        # Wakes the loops of the other instances (set by the app when it has Redis).
+        self.publish: Callable[[], None] | None = None
 
     # ---- reading --------------------------------------------------------------------------------
 
@@ -450,7 +452,14 @@ class DispatchEngine:
         return result
 
     def nudge(self) -> None:
-        """Run the next tick now (a new order, a refusal)."""
+        """Run the next tick now (a new order, a refusal): this instance's loop, and with
+        ``publish`` (``callcenter.dispatch.wakeups``) every other instance's."""
+        self._wake.set()
+        if self.publish is not None:
+            self.publish()
+
+    def wake(self) -> None:
+        """Run this instance's next tick now (a wake-up from another instance)."""
         self._wake.set()
 
     async def run(self, interval: float) -> None:

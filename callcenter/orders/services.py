@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import aliased
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,15 +27,16 @@ from callcenter.customers.warranty import (
     CLAIM, effective_months, warranty_kind, warranty_status,
 )
 from callcenter.db.models import (
-    Address, Appliance, Call, Customer, CustomerPhone, IntakeRecord, OrderEvent, ProductCategory,
+    Address, Appliance, Customer, CustomerPhone, IntakeRecord, OrderEvent, ProductCategory,
     User, WorkOrder,
 )
-from callcenter.db.rows import insert_row, insert_rows
+from callcenter.db.oversight import AuditEntry
 from callcenter.dispatch.timing import auto_dispatch_due
 from callcenter.errors import Conflict, ValidationFailed
 from callcenter.notify.outbox import Outbox
 from callcenter.notify.visits import REMINDER as REMINDER_KIND
 from callcenter.orders import states
+from callcenter.orders.creation import write_created
 from callcenter.orders.numbering import next_numbers
 from callcenter.orders.schemas import IntakeIn, NewApplianceIn, OrderFromIntakeIn, OrderIn
 from callcenter.orders.views import OrderRecords
@@ -121,11 +122,6 @@ class OrderService:
                     s, customer.id, body.request_type, body.create_order, "create_order.",
                     addresses=sorted({a.id for a in (row[-1] for row in loaded) if isinstance(a, Address)}))
             agent = await s.get(User, actor.id)  # for the answer (staff number, masked mobile)
-            if body.linkedid:
-                # The call now belongs to this customer (the history shows it).
-                await s.execute(update(Call).where(Call.linkedid == body.linkedid,
-                                                   Call.customer_id.is_(None))
-                                .values(customer_id=customer.id))
             intake = IntakeRecord(
                 created_at=now,
                 channel=body.channel, customer_id=customer.id, contact_phone_index=contact.index,
@@ -143,15 +139,16 @@ class OrderService:
             numbers = await next_numbers(s, ("CR", "WO") if order is not None else ("CR",), now,
                                          self.settings.tz)
             intake.number = numbers["CR"]
-            await insert_row(s, intake)
-            entries = [audit_entry(user_id=actor.id, action="create", entity="intake", entity_id=intake.id,
-                                   now=now, detail={"number": intake.number, "customer_id": customer.id,
-                                                    "linkedid": body.linkedid})]
+            entries = [audit_entry(user_id=actor.id, action="create", entity="intake", now=now,
+                                   detail={"number": intake.number, "customer_id": customer.id,
+                                           "linkedid": body.linkedid})]
+            event = None
             if order is not None:
                 order.number = numbers["WO"]
-                await self._insert_order(s, intake, order)
-                await self._record_order(s, intake, order, actor, now, entries)
-            await insert_rows(s, entries)
+                event, entry = self._order_records(intake, order, actor, now)
+                entries.append(entry)
+            # The rows, and the call (now this customer's: the history shows it).
+            await write_created(s, intake, order, event, entries, linkedid=body.linkedid)
         log.info("intake %s created by user %s (order %s)", intake.id, actor.id,
                  order.id if order is not None else None)
         return Created(intake, customer, agent, order)
@@ -168,17 +165,24 @@ class OrderService:
         require(actor, "order.create")
         now = now or utcnow()
         async with self.sessionmaker() as s, s.begin():
-            # One round trip puts the intake, its customer, appliance, agent and the address
-            # named in the session.
-            agent = aliased(User)
+            # One round trip puts the intake, its customer, appliance, agent, this user and the
+            # address named (or, with none named, the customer's addresses) in the session. On
+            # PostgreSQL it locks the intake row: of two agents making its order at once, the
+            # second waits, and its check below (a new statement, so it sees the first one's
+            # committed order) refuses it.
+            agent, me = aliased(User), aliased(User)
+            stmt = (select(IntakeRecord, Customer, Appliance, agent, me, Address)
+                    .join(Customer, Customer.id == IntakeRecord.customer_id)
+                    .outerjoin(Appliance, Appliance.id == IntakeRecord.appliance_id)
+                    .outerjoin(agent, agent.id == IntakeRecord.agent_id)
+                    .outerjoin(me, me.id == actor.id)
+                    .outerjoin(Address, Address.id == body.address_id if body.address_id is not None
+                               else Address.customer_id == Customer.id)
+                    .where(IntakeRecord.id == body.intake_id))
+            if s.bind.dialect.name == "postgresql":
+                stmt = stmt.with_for_update(of=IntakeRecord)
             # (Held in ``loaded``: the session's identity map keeps only referenced objects.)
-            loaded = (await s.execute(  # noqa: F841
-                select(IntakeRecord, Customer, Appliance, agent, Address)
-                .join(Customer, Customer.id == IntakeRecord.customer_id)
-                .outerjoin(Appliance, Appliance.id == IntakeRecord.appliance_id)
-                .outerjoin(agent, agent.id == IntakeRecord.agent_id)
-                .outerjoin(Address, Address.id == (body.address_id or 0))
-                .where(IntakeRecord.id == body.intake_id))).all()
+            loaded = (await s.execute(stmt)).all()
             intake = await s.get(IntakeRecord, body.intake_id)
             if intake is None:
                 raise ValidationFailed("intake_id", "受理记录不存在 (no such intake record)")
@@ -187,7 +191,9 @@ class OrderService:
             if taken is not None:
                 raise Conflict(f"该受理记录已生成工单 {taken} (this intake already has an order)",
                                code="order_exists", number=taken)
-            fields = await self._order_fields(s, intake.customer_id, intake.request_type, body, "")
+            fields = await self._order_fields(
+                s, intake.customer_id, intake.request_type, body, "",
+                addresses=sorted({row[5].id for row in loaded if row[5] is not None}))
             appliance = await s.get(Appliance, intake.appliance_id) if intake.appliance_id else None
             customer = await s.get(Customer, intake.customer_id)
             assert customer is not None
@@ -196,10 +202,9 @@ class OrderService:
                      if u is not None}
             order = self._new_order(intake, body, fields, appliance, actor, now)
             order.number = (await next_numbers(s, ("WO",), now, self.settings.tz))["WO"]
-            await self._insert_order(s, intake, order)
-            entries: list[Any] = []
-            event = await self._record_order(s, intake, order, actor, now, entries)
-            await insert_rows(s, entries)
+            order.intake_id = intake.id
+            event, entry = self._order_records(intake, order, actor, now)
+            await write_created(s, None, order, event, [entry])
         log.info("order %s created from intake %s by user %s", order.id, body.intake_id, actor.id)
         # A new order: no appointment, no on-site record, the one timeline line.
         return OrderRecords(order, customer, address, appliance, intake, [], [], [event], users,
@@ -307,23 +312,16 @@ class OrderService:
             auto_dispatch_due_at=auto_dispatch_due(service_type, states.initial_status(service_type), now))
 
     @staticmethod
-    async def _insert_order(s: AsyncSession, intake: IntakeRecord, order: WorkOrder) -> None:
-        """Insert the numbered ``order`` of the stored ``intake`` (its id is needed next)."""
-        order.intake_id = intake.id
-        await insert_row(s, order)
-
-    @staticmethod
-    async def _record_order(s: AsyncSession, intake: IntakeRecord, order: WorkOrder, actor: CurrentUser,
-                            now: dt.datetime, entries: list[Any]) -> OrderEvent:
-        """The new order's timeline line (inserted now) and audit entry (added to ``entries``,
-        which the caller inserts in one statement)."""
-        event = new_event(order.id, at=now, user_id=actor.id, action="created", to=order.status,
+    def _order_records(intake: IntakeRecord, order: WorkOrder, actor: CurrentUser,
+                       now: dt.datetime) -> tuple[OrderEvent, AuditEntry]:
+        """The new order's timeline line and audit entry (their order id is filled in when the
+        order has one)."""
+        event = new_event(0, at=now, user_id=actor.id, action="created", to=order.status,
                           note=f"由受理记录 {intake.number} 创建")
-        await insert_row(s, event)
-        entries.append(audit_entry(user_id=actor.id, action="create", entity="work_order", entity_id=order.id,
-                                   now=now, detail={"number": order.number, "intake": intake.number,
-                                                    "service_type": order.service_type, "status": order.status}))
-        return event
+        entry = audit_entry(user_id=actor.id, action="create", entity="work_order", now=now,
+                            detail={"number": order.number, "intake": intake.number,
+                                    "service_type": order.service_type, "status": order.status})
+        return event, entry
 
     # --- the order's life -------------------------------------------------------------------
 

@@ -12,15 +12,13 @@ instances can never hand out the same number and a message is never published un
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from redis.exceptions import RedisError
+from callcenter.realtime.subscription import subscribe_forever
 
 log = logging.getLogger("callcenter.mailbox")
 
@@ -154,31 +152,17 @@ class RedisMailbox:
         Delivered messages carry only ``seq`` and ``_text`` (the JSON is not parsed here:
         every instance receives every agent's messages).
         """
-        delay, first = 0.1, True
-        while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(self.channel)
-                if first and ready is not None:
-                    ready()
-                elif not first and resubscribed is not None:
-                    resubscribed()
-                first, delay = False, 0.1
-                while True:
-                    msg = await pubsub.get_message(timeout=1.0)
-                    if msg is None or msg.get("type") != "message":
-                        continue
-                    data = msg["data"]
-                    if isinstance(data, bytes):
-                        data = data.decode()
-                    agent_raw, seq_raw, text = data.split(" ", 2)
-                    agent_id, message = int(agent_raw), {"seq": int(seq_raw), "_text": text}
-                    for h in self._deliver:
-                        h(agent_id, message)
-            except (RedisError, OSError) as e:
-                log.warning("mailbox: redis subscription lost (%s); resubscribing", type(e).__name__)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            finally:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()
+        async def subscribed(first: bool) -> None:
+            if first and ready is not None:
+                ready()
+            elif not first and resubscribed is not None:
+                resubscribed()
+
+        def take(data: str) -> None:
+            agent_raw, seq_raw, text = data.split(" ", 2)
+            agent_id, message = int(agent_raw), {"seq": int(seq_raw), "_text": text}
+            for h in self._deliver:
+                h(agent_id, message)
+
+        await subscribe_forever(self.redis, self.channel, take, on_subscribed=subscribed,
+                                what="mailbox", log=log)

@@ -125,9 +125,10 @@ INTERVAL = 2.0
 async def survey_ctx(app: web.Application) -> AsyncIterator[None]:
     """The complaint alerter and its loop (a cleanup_ctx, after the database and the mailbox)."""
     from callcenter.app import _stop
-    from callcenter.appkeys import MAILBOX, SESSIONMAKER, SURVEY_ALERTS
+    from callcenter.appkeys import MAILBOX, SESSIONMAKER, SETTINGS, SURVEY_ALERTS
 
     app[SURVEY_ALERTS] = alerter = ComplaintAlerter(app[SESSIONMAKER], app[MAILBOX])
-    task = asyncio.create_task(alerter.run(INTERVAL), name="complaint-alerts")
+    tasks = ([asyncio.create_task(alerter.run(INTERVAL), name="complaint-alerts")]
+             if app[SETTINGS].background else [])
     yield
-    await _stop(task)
+    await _stop(*tasks)
