@@ -14,6 +14,11 @@ type (the 25 commonest), which is what a full collection has to walk.
 On SIGUSR2 it runs ``gc.collect(); gc.freeze()`` (an experiment: what the product would gain by
 freezing its start-up heap once it serves) and writes ``{"freeze": {"frozen": n}}``.
 
+- the server's own time of every request (from the first middleware being entered to the
+  handler's answer, before it is written): ``{"req": [t_ns, method path-pattern, ms]}``, so a
+  client's latency can be split into the server's part and the rest (client, network, queueing
+  in the kernel before the loop reads the request).
+
 All are appended as JSON lines to the file named by ``CALLCENTER_BENCH_TRACE`` once per second:
 ``{"gc": [t_ns, generation, ms, collected]}`` and ``{"lag": [t_ns, ms]}`` (monotonic ns).
 """
@@ -101,6 +106,29 @@ def main() -> int:
     gc.callbacks.append(_on_gc)
     threading.Thread(target=_flusher, daemon=True, name="bench-trace").start()
     asyncio.set_event_loop_policy(_Policy())
+    import callcenter.app as app_module
+    from aiohttp import web
+
+    @web.middleware
+    async def timed(request, handler):  # type: ignore[no-untyped-def]
+        t0 = time.perf_counter_ns()
+        try:
+            return await handler(request)
+        finally:
+            route = request.match_info.route.resource
+            name = f"{request.method} {route.canonical if route is not None else request.path}"
+            line = json.dumps({"req": [time.monotonic_ns(), name, round((time.perf_counter_ns() - t0) / 1e6, 3)]})
+            with _lock:
+                _pending.append(line)
+
+    build = app_module.init_app
+
+    def init_app(settings):  # type: ignore[no-untyped-def]
+        app = build(settings)
+        app.middlewares.insert(0, timed)
+        return app
+
+    app_module.init_app = init_app
     from callcenter.cli import main as cli_main
 
     return cli_main(["serve"])

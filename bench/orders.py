@@ -337,7 +337,18 @@ def trace_overlap(trace: Path, t0: int, t1: int, spans: list[tuple[int, int]]) -
     slow = [(a, b) for a, b in spans if (b - a) / 1e6 > CREATE_P99_MS]
     hit = sum(1 for a, b in slow if any(s < b and e > a for s, e in stalls))
     summary["slow_saves"] = {"over_target": len(slow), "overlapping_a_stall": hit}
+    server_ms = [rec["req"][2] for rec in _trace_lines(trace)
+                 if "req" in rec and t0 <= rec["req"][0] < t1 and rec["req"][1] == "POST /api/intakes"]
+    summary["server_side_ms"] = stats(server_ms)  # the handler's part of each save
     return summary
+
+
+def _trace_lines(trace: Path) -> list[dict[str, Any]]:
+    out = []
+    for line in trace.read_text().splitlines():
+        with contextlib.suppress(ValueError):
+            out.append(json.loads(line))
+    return out
 
 
 async def bursts(creator: Creator, rounds: int) -> dict[str, Any]:

@@ -34,8 +34,9 @@ async def test_the_rows_link_up_and_the_call_is_the_customers(engine, sessionmak
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", count)
     if engine.dialect.name == "postgresql":
-        # The prefetch, the two numbers, everything else: three statements (BEGIN and COMMIT aside).
-        assert statements == ["SELECT", "INSERT", "WITH"]
+        # The prefetch, then the numbers and everything else: two statements (and, with no
+        # transaction needed, no BEGIN and COMMIT).
+        assert statements == ["SELECT", "WITH"]
     async with sessionmaker() as s:
         intake = await s.get(IntakeRecord, created.intake.id)
         order = await s.get(WorkOrder, created.order.id)
@@ -110,8 +111,8 @@ async def test_an_order_from_a_stored_intake(engine, sessionmaker) -> None:  # t
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", count)
     if engine.dialect.name == "postgresql":
-        # prefetch (and lock), has it an order yet, the number, the rest
-        assert statements == ["SELECT", "SELECT", "INSERT", "WITH"]
+        # prefetch (and lock), has it an order yet, the number and the rest
+        assert statements == ["SELECT", "SELECT", "WITH"]
     order, [line] = records.order, records.events
     async with sessionmaker() as s:
         stored = await s.get(WorkOrder, order.id)
@@ -150,3 +151,25 @@ async def test_agents_racing_for_one_intake_make_one_order(pg_url) -> None:  # t
             assert await s.scalar(select(func.count()).select_from(WorkOrder)) == 1
     finally:
         await engine.dispose()
+
+
+async def test_numbers_widen_past_999_as_numbering_formats_them(sessionmaker) -> None:  # type: ignore[no-untyped-def]
+    """The statement formats the serial in SQL: it must agree with ``numbering.format_number``."""
+    import datetime as dt
+
+    from callcenter.orders.numbering import format_number, local_day
+
+    w = await build_world(sessionmaker)
+    now = dt.datetime.now(dt.UTC)
+    day = local_day(now, SETTINGS_.tz)
+    async with sessionmaker.begin() as s:
+        s.add_all([NumberCounter(prefix="CR", day=day, last=998), NumberCounter(prefix="WO", day=day, last=999)])
+    body = IntakeIn.model_validate(intake_body(w, create_order={"address_id": w.address}))
+    created = await OrderService(sessionmaker, SETTINGS_).create_intake_records(body, _agent(w), now=now)
+    assert (created.intake.number, created.order.number) == (format_number("CR", day, 999), format_number("WO", day, 1000))
+    assert created.order.number.endswith("-1000")
+    async with sessionmaker() as s:
+        line = await s.scalar(select(OrderEvent.note).where(OrderEvent.order_id == created.order.id))
+        entry = await s.scalar(select(AuditEntry.detail).where(AuditEntry.entity == "work_order"))
+    assert line == f"由受理记录 {created.intake.number} 创建"
+    assert (entry["number"], entry["intake"]) == (created.order.number, created.intake.number)

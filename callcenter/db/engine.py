@@ -9,12 +9,26 @@ from typing import TYPE_CHECKING
 from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine,
+)
 
 if TYPE_CHECKING:
     from callcenter.crypto import PhoneVault
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+async def without_transaction(s: AsyncSession | AsyncConnection) -> None:
+    """On PostgreSQL, run the statements of ``s`` (a session or a connection) each in its own
+    implicit transaction: no BEGIN and COMMIT (or ROLLBACK) round trips around them. For reads
+    (a snapshot per statement, as READ COMMITTED gives anyway) or a single atomic write; call
+    before the first statement. SQLite keeps its transaction, which costs no round trip there."""
+    if isinstance(s, AsyncConnection):
+        if s.dialect.name == "postgresql":
+            await s.execution_options(isolation_level="AUTOCOMMIT")
+    elif s.bind.dialect.name == "postgresql":
+        await s.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 def make_engine(url: str) -> AsyncEngine:

@@ -45,16 +45,20 @@ async def next_numbers(session: AsyncSession, prefixes: tuple[str, ...], now: dt
     transaction by one statement (one round trip for an intake and its work order). The counter
     rows are locked in the fixed order of :data:`PREFIXES`, whatever order they are asked in, so
     two savers never wait on each other's rows crosswise."""
+    stmt, params = counters_upsert(session.bind.dialect.name, prefixes, local_day(now, tz))
+    rows = (await session.execute(stmt, params)).all()
+    serials = {prefix: last for prefix, last in rows}
+    return {p: format_number(p, params["day"], serials[p]) for p in prefixes}
+
+
+def counters_upsert(dialect: str, prefixes: tuple[str, ...], day: str) -> tuple[Insert, dict[str, str]]:
+    """The statement that moves the counters of ``prefixes`` on ``day`` (returning ``prefix,
+    last``) and its parameters; also a CTE of ``callcenter.orders.creation``'s one statement."""
     unknown = [p for p in prefixes if p not in PREFIXES]
     if unknown or not prefixes or len(set(prefixes)) != len(prefixes):
         raise ValueError(f"number prefixes must be distinct and known: {prefixes!r}")
     ordered = tuple(p for p in PREFIXES if p in prefixes)
-    day = local_day(now, tz)
-    stmt = _upsert(session.bind.dialect.name, len(ordered))
-    params = {"day": day, **{f"p{i}": p for i, p in enumerate(ordered)}}
-    rows = (await session.execute(stmt, params)).all()
-    serials = {prefix: last for prefix, last in rows}
-    return {p: format_number(p, day, serials[p]) for p in prefixes}
+    return _upsert(dialect, len(ordered)), {"day": day, **{f"p{i}": p for i, p in enumerate(ordered)}}
 
 
 @functools.lru_cache(maxsize=16)

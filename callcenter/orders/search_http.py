@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from callcenter.access import ACTIONS
 from callcenter.appkeys import ENGINE, SETTINGS, VAULT
 from callcenter.auth.identity import CurrentUser
+from callcenter.db.engine import without_transaction
 from callcenter.customers.phones import normalise
 from callcenter.errors import ValidationFailed
 from callcenter.orders.search import (
@@ -142,6 +143,7 @@ def criteria_for(query: OrderSearchQuery, user: CurrentUser, request: web.Reques
 async def search_orders(request: web.Request, user: CurrentUser, query: OrderSearchQuery) -> web.Response:
     criteria = criteria_for(query, user, request)
     async with request.app[ENGINE].connect() as conn:
+        await without_transaction(conn)  # reads only: no BEGIN / ROLLBACK round trips
         rows, has_more, total = await run_search(conn, criteria, query.page, query.page_size)
     tz = request.app[SETTINGS].tz
     body: dict[str, Any] = {

@@ -30,14 +30,14 @@ from callcenter.db.models import (
     Address, Appliance, Customer, CustomerPhone, IntakeRecord, OrderEvent, ProductCategory,
     User, WorkOrder,
 )
+from callcenter.db.engine import without_transaction
 from callcenter.db.oversight import AuditEntry
 from callcenter.dispatch.timing import auto_dispatch_due
 from callcenter.errors import Conflict, ValidationFailed
 from callcenter.notify.outbox import Outbox
 from callcenter.notify.visits import REMINDER as REMINDER_KIND
 from callcenter.orders import states
-from callcenter.orders.creation import write_created
-from callcenter.orders.numbering import next_numbers
+from callcenter.orders.creation import TOKENS, write_created
 from callcenter.orders.schemas import IntakeIn, NewApplianceIn, OrderFromIntakeIn, OrderIn
 from callcenter.orders.views import OrderRecords
 from callcenter.orders.store import (
@@ -108,6 +108,11 @@ class OrderService:
             require(actor, "order.create")
         now = now or utcnow()
         async with self.sessionmaker() as s, s.begin():
+            if body.new_appliance is None:
+                # Reads, then one atomic statement writes everything (``creation``): no
+                # transaction needed, so no BEGIN and COMMIT round trips. (A new appliance is
+                # written first, so that save keeps its transaction.)
+                await without_transaction(s)
             loaded = await self._prefetch_intake(s, body, actor)
             customer = await s.get(Customer, body.customer_id)
             if customer is None:
@@ -135,20 +140,19 @@ class OrderService:
             order = None
             if body.create_order is not None and order_fields is not None:
                 order = self._new_order(intake, body.create_order, order_fields, appliance, actor, now)
-            # Both numbers in one statement, as late as possible (see ``numbering``).
-            numbers = await next_numbers(s, ("CR", "WO") if order is not None else ("CR",), now,
-                                         self.settings.tz)
-            intake.number = numbers["CR"]
+            # The numbers are taken by the write itself, as late as possible (``creation``).
+            intake.number = TOKENS["CR"]
             entries = [audit_entry(user_id=actor.id, action="create", entity="intake", now=now,
                                    detail={"number": intake.number, "customer_id": customer.id,
                                            "linkedid": body.linkedid})]
             event = None
             if order is not None:
-                order.number = numbers["WO"]
+                order.number = TOKENS["WO"]
                 event, entry = self._order_records(intake, order, actor, now)
                 entries.append(entry)
             # The rows, and the call (now this customer's: the history shows it).
-            await write_created(s, intake, order, event, entries, linkedid=body.linkedid)
+            await write_created(s, intake, order, event, entries, now=now, tz=self.settings.tz,
+                                linkedid=body.linkedid)
         log.info("intake %s created by user %s (order %s)", intake.id, actor.id,
                  order.id if order is not None else None)
         return Created(intake, customer, agent, order)
@@ -201,10 +205,9 @@ class OrderService:
             users = {u.id: u for u in [await s.get(User, i) for i in {actor.id, intake.agent_id} - {None}]
                      if u is not None}
             order = self._new_order(intake, body, fields, appliance, actor, now)
-            order.number = (await next_numbers(s, ("WO",), now, self.settings.tz))["WO"]
-            order.intake_id = intake.id
+            order.number, order.intake_id = TOKENS["WO"], intake.id
             event, entry = self._order_records(intake, order, actor, now)
-            await write_created(s, None, order, event, [entry])
+            await write_created(s, None, order, event, [entry], now=now, tz=self.settings.tz)
         log.info("order %s created from intake %s by user %s", order.id, body.intake_id, actor.id)
         # A new order: no appointment, no on-site record, the one timeline line.
         return OrderRecords(order, customer, address, appliance, intake, [], [], [event], users,
