@@ -32,8 +32,9 @@ for (it is a one-off; the later passes run during the figures). ``--servers N`` 
 processes on the same database (agent ``i`` on server ``i mod N``; the scheduler on the first
 only, as the Redis pass gate would arrange). ``--worker`` adds one more server process with
 ``CALLCENTER_INSTANCE_ROLE=worker`` (the AMI session and every background loop; it gets no
-agents) and makes the ``--servers`` web instances, all on a Redis the bench starts
-(``--worker-nice N`` runs the worker at that niceness). ``--py-spy PREFIX`` profiles the first web
+agents) and makes the ``--servers`` web instances, all on a Redis the bench starts (the worker
+lowers its own priority by ``CALLCENTER_WORKER_NICE``; ``--server-env CALLCENTER_WORKER_NICE=0``
+to compare). ``--py-spy PREFIX`` profiles the first web
 server; ``--trace-server`` runs the last one under ``_serve_traced.py`` and matches its GC pauses
 and loop stalls with the slow saves; ``--server-env CALLCENTER_X=V`` passes more settings.
 """
@@ -477,13 +478,10 @@ async def bench_database(db: str, args: argparse.Namespace, sizes: _seed.Sizes, 
     try:
         for (server, log), b in zip(servers, bases, strict=True):
             await wait_ready(b, agents[0].token, server, log)
-        if args.worker and args.worker_nice:
-            # As deployed with ``nice -n N callcenter serve`` for the worker: its background
-            # passes give way to the requests when the cores are busy.
-            os.setpriority(os.PRIO_PROCESS, servers[0][0].pid, args.worker_nice)
         out["servers"] = args.servers
         out["worker"] = args.worker
-        out["worker_nice"] = args.worker_nice if args.worker else None
+        out["worker_nice"] = (os.getpriority(os.PRIO_PROCESS, servers[0][0].pid) - os.getpriority(os.PRIO_PROCESS, 0)
+                              if args.worker else None)  # CALLCENTER_WORKER_NICE, as the worker set it
         out["sla_scheduler"] = args.sla
         if args.sla == "on":
             out["sla_first_pass"] = await wait_first_pass(url)
@@ -629,8 +627,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--worker", action="store_true",
                     help="one more server process with CALLCENTER_INSTANCE_ROLE=worker (AMI, SLA scheduler, "
                          "dispatch loop, …; no agents), the --servers as role web; a Redis is started for them")
-    ap.add_argument("--worker-nice", type=int, default=0, metavar="N",
-                    help="with --worker: the worker's niceness (as with nice -n N), 0 = as the web instances")
     ap.add_argument("--sla", choices=("on", "off"), default="on",
                     help=f"the SLA scheduler (a pass every {SLA_INTERVAL:g} s, as deployed) on one server")
     ap.add_argument("--explain", action="store_true", help="print the search plans")

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import webbrowser
@@ -28,6 +29,11 @@ def _settings() -> Settings:
 
 async def _serve(settings: Settings, *, ready=None) -> None:  # type: ignore[no-untyped-def]
     from callcenter.app import init_app
+
+    if settings.instance_role == "worker" and settings.worker_nice:
+        # The background work yields the cores to the web instances' requests (settings).
+        os.nice(settings.worker_nice)
+        log.info("worker: niceness raised by %d", settings.worker_nice)
 
     runner = web.AppRunner(init_app(settings), access_log=None)
     await runner.setup()

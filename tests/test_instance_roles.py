@@ -77,3 +77,45 @@ async def _saved_on_web_dispatched_by_worker(web, centre) -> None:  # type: igno
                        message="the engineer on the web instance is told")
     finally:
         await eng1.ws.close()
+
+
+def test_worker_nice_is_read_and_bounded() -> None:
+    redis = {"CALLCENTER_REDIS_URL": "redis://r:6379/0"}
+    assert Settings.from_env({}).worker_nice == 10
+    assert Settings.from_env({**redis, "CALLCENTER_WORKER_NICE": "0"}).worker_nice == 0
+    with pytest.raises(SettingsError) as e:
+        Settings.from_env({"CALLCENTER_WORKER_NICE": "20"})
+    assert "CALLCENTER_WORKER_NICE" in str(e.value)
+
+
+@pytest.mark.parametrize(("role", "lowered"), [("worker", 10), ("web", 0)])
+async def test_a_worker_process_gives_way_to_the_web(tmp_path, redis_url, role: str, lowered: int) -> None:  # type: ignore[no-untyped-def]
+    """``callcenter serve`` as a worker lowers its own CPU priority by CALLCENTER_WORKER_NICE
+    (its passes yield the cores to the web instances' requests); a web instance does not."""
+    import asyncio
+    import os
+    import sys
+
+    import aiohttp
+
+    http = free_port()
+    env = {**os.environ, "CALLCENTER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/roles.sqlite3",
+           "CALLCENTER_AMI_PORT": str(free_port()), "CALLCENTER_HTTP_PORT": str(http),
+           "CALLCENTER_REDIS_URL": redis_url, "CALLCENTER_INSTANCE_ROLE": role}
+    srv = await asyncio.create_subprocess_exec(sys.executable, "-m", "callcenter", "serve", env=env,
+                                               stderr=asyncio.subprocess.DEVNULL)
+    try:
+        async with aiohttp.ClientSession() as s:
+            async def answers():  # type: ignore[no-untyped-def]
+                try:
+                    async with s.get(f"http://127.0.0.1:{http}/health") as r:
+                        return r.status
+                except aiohttp.ClientConnectionError:
+                    return None
+
+            await wait_for(answers, 30, interval=0.2, message=f"serve as {role} answers")
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, srv.pid) == min(19, mine + lowered)
+    finally:
+        srv.terminate()
+        await asyncio.wait_for(srv.wait(), 20)
