@@ -28,7 +28,8 @@ async def test_the_rows_link_up_and_the_call_is_the_customers(engine, sessionmak
     def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
         statements.append(statement.split()[0])
 
-    body = IntakeIn.model_validate(intake_body(w, create_order={"address_id": w.address}))
+    # An agent's text that looks like a placeholder is stored as typed.
+    body = IntakeIn.model_validate(intake_body(w, problem="不制冷 @@CR@@ @@WO@@", create_order={"address_id": w.address}))
     try:
         created = await OrderService(sessionmaker, SETTINGS_).create_intake_records(body, _agent(w))
     finally:
@@ -46,6 +47,7 @@ async def test_the_rows_link_up_and_the_call_is_the_customers(engine, sessionmak
         call = await s.scalar(select(Call).where(Call.linkedid == w.linkedid))
     assert (intake.number, order.number) == (created.intake.number, created.order.number)
     assert order.intake_id == intake.id == created.order.intake_id
+    assert intake.problem == order.problem == created.order.problem == "不制冷 @@CR@@ @@WO@@"
     assert (line.action, line.to_status, line.note) == ("created", "待处理", f"由受理记录 {intake.number} 创建")
     assert [(e.entity, e.entity_id, e.detail) for e in entries] == [
         ("intake", str(intake.id), {"number": intake.number, "customer_id": w.customer, "linkedid": w.linkedid}),

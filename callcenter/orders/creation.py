@@ -103,7 +103,7 @@ def _fill(objs: list[Any], numbers: dict[str, str]) -> None:
         return v
 
     for obj in objs:
-        for key in ("number", "note"):
+        for key in _NUMBERED[:2]:
             if isinstance(obj.__dict__.get(key), str):
                 setattr(obj, key, sub(obj.__dict__[key]))
         if isinstance(obj.__dict__.get("detail"), dict):
@@ -133,13 +133,18 @@ def _own(obj: Any, *, linked: bool = True) -> dict[str, Any]:
     return {k: v for k, v in row_values(obj).items() if k not in links and k != "id"}
 
 
+# The only columns a placeholder may stand in (an agent's text that happens to contain one is
+# stored as typed, on either database).
+_NUMBERED = ("number", "note", "detail")
+
+
 def _tokenised(values: dict[str, Any]) -> tuple[str, ...]:
     """The columns whose value holds a number's placeholder."""
     def has(v: Any) -> bool:
         text = v if isinstance(v, str) else json.dumps(v) if isinstance(v, dict) else ""
         return any(t in text for t in TOKENS.values())
 
-    return tuple(sorted(k for k, v in values.items() if has(v)))
+    return tuple(sorted(k for k, v in values.items() if k in _NUMBERED and has(v)))
 
 
 def _link_call():  # type: ignore[no-untyped-def]
