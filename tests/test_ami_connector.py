@@ -122,6 +122,9 @@ async def test_events_arrive_in_order_and_malformed_frames_are_skipped(tiny):
         await wait_for(lambda: len(got) == 501, 5, message="all good frames handled")
         assert got == [str(i) for i in range(500)] + ["张三"]
         assert c.malformed == 3 and c.sessions == 1 and c.state == "connected"
+        # Counted by event and reason, where /health and /metrics show them.
+        assert c.skipped_frames == {("QueueCallerJoin", "duplicate header"): 1,
+                                    ("T", "line too long"): 1, ("T", "invalid utf-8"): 1}
 
 
 async def test_a_silent_socket_is_dropped_within_the_ping_deadline(tiny):

@@ -26,19 +26,46 @@ MAX_FRAME_BYTES = 64 * 1024
 
 # Headers that may legitimately repeat in one message; any other duplicate is malformed
 # (a CR/LF injected into a caller id produces exactly that: a second ``Event:`` or ``Linkedid:``).
-MULTI_VALUED = frozenset({"ChanVariable", "DestChanVariable", "Variable", "Output"})
+MULTI_VALUED = frozenset({"ChanVariable", "DestChanVariable", "LocalOneChanVariable",
+                          "LocalTwoChanVariable", "Variable", "Output"})
+
+# Channel-variable headers, one per ``channelvars`` entry of manager.conf, "NAME=value". Events
+# built from a channel snapshot write them plain, prefixed for the other channels the event
+# describes: ``ChanVariable`` / ``DestChanVariable`` (DialBegin, AgentCalled …) /
+# ``LocalOneChanVariable`` / ``LocalTwoChanVariable`` (LocalBridge). Events raised through
+# Asterisk's older manager_event path name the channel in the key instead:
+# ``ChanVariable(<channel name>): NAME=value`` — OriginateResponse among them
+# (shared/asterisk/transcripts/project_dialplans_session.jsonl line 318). Every form repeats.
+VARIABLE_HEADER = re.compile(r"(Dest|LocalOne|LocalTwo)?ChanVariable(?:\(([^\r\n]+)\))?\Z")
 
 Message = dict[str, str]
-"""One AMI message: header name → value (values of MULTI_VALUED headers joined by '\\n')."""
+"""One AMI message: header name → value (values of repeated headers — MULTI_VALUED and the
+``ChanVariable(<channel>)`` forms — joined by '\\n', in arrival order)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Malformed:
-    """A frame that could not be read; the connector logs ``reason`` (never the payload) and
-    goes on with the next frame."""
+    """A frame that could not be read; the connector counts and logs ``reason`` and ``event``
+    (never the payload: it may hold a caller's number) and goes on with the next frame."""
 
     reason: str
     size: int
+    # The frame's event name when its first ``Event:`` line could be read, else None.
+    event: str | None = None
+
+
+_EVENT_NAME = re.compile(rb"(?:\A|\n)Event: ?([A-Za-z][A-Za-z0-9_-]{0,63})\r?(?:\n|\Z)")
+
+
+def event_name_of(raw: bytes | bytearray) -> str | None:
+    """The first ``Event:`` name in a raw frame, if it is a plausible one (for counting what a
+    skipped frame was; never its content)."""
+    m = _EVENT_NAME.search(raw)
+    return m.group(1).decode("ascii") if m else None
+
+
+def _repeats(key: str) -> bool:
+    return key in MULTI_VALUED or (key.endswith(")") and VARIABLE_HEADER.match(key) is not None)
 
 
 class AmiInjectionError(ValueError):
@@ -60,27 +87,62 @@ def parse_frame(raw: bytes) -> Message | Malformed:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return Malformed("invalid utf-8", size)
+        return Malformed("invalid utf-8", size, event_name_of(raw))
     msg: Message = {}
     for line in text.split("\r\n"):
         if not line:
             continue
         if len(line) > MAX_LINE_BYTES // 4 and len(line.encode("utf-8")) > MAX_LINE_BYTES:
-            return Malformed("line too long", size)
+            return Malformed("line too long", size, event_name_of(raw))
         key, sep, value = line.partition(":")
+        if "(" in key or (not sep and "(" in line):
+            # ``ChanVariable(<channel>): …``: the channel name may itself hold a colon
+            # (e.g. a SIP URI), so the key ends at the "):" that closes it.
+            close = line.find("):")
+            if close > 0:
+                key, sep, value = line[:close + 1], ":", line[close + 2:]
         if not sep or not key or " " in key:
-            return Malformed("not a header line", size)
+            return Malformed("not a header line", size, event_name_of(raw))
         if value.startswith(" "):
             value = value[1:]
         if key in msg:
-            if key not in MULTI_VALUED:
-                return Malformed(f"duplicate header {key}", size)
+            if not _repeats(key):
+                return Malformed(f"duplicate header {key}", size, msg.get("Event"))
             msg[key] = msg[key] + "\n" + value
         else:
             msg[key] = value
     if not msg:
         return Malformed("empty frame", size)
     return msg
+
+
+def channel_variables(msg: Message, prefix: str = "") -> dict[str, str]:
+    """``NAME → value`` of every channel-variable header of one channel of an event, in both
+    forms: ``{prefix}ChanVariable`` and ``{prefix}ChanVariable(<channel>)``. ``prefix`` is
+    ``""`` (the event's channel), ``"Dest"``, ``"LocalOne"`` or ``"LocalTwo"``. A variable that
+    is set but empty maps to ``""``."""
+    out: dict[str, str] = {}
+    for channel_vars in variables_by_channel(msg, prefix).values():
+        out.update(channel_vars)
+    return out
+
+
+def variables_by_channel(msg: Message, prefix: str = "") -> dict[str | None, dict[str, str]]:
+    """Channel variables kept per channel: the ``ChanVariable(<channel>)`` form under its
+    channel name, the plain form under None."""
+    out: dict[str | None, dict[str, str]] = {}
+    for key, value in msg.items():
+        if "ChanVariable" not in key:
+            continue
+        m = VARIABLE_HEADER.match(key)
+        if m is None or (m.group(1) or "") != prefix:
+            continue
+        target = out.setdefault(m.group(2), {})
+        for item in split_list(value):
+            name, _, v = item.partition("=")
+            if name:
+                target[name] = v
+    return out
 
 
 class FrameDecoder:
@@ -146,7 +208,7 @@ class FrameDecoder:
                         continue
                 if end - s > MAX_FRAME_BYTES:
                     # Same verdict whether the frame came in one read or many.
-                    out.append(Malformed("frame too long", end - s))
+                    out.append(Malformed("frame too long", end - s, event_name_of(buf[s:s + 200])))
                 elif s < end:
                     out.append(parse_frame(bytes(buf[s:end])))
             start = end + 4
@@ -154,7 +216,7 @@ class FrameDecoder:
             del buf[:start]
         if len(buf) > MAX_FRAME_BYTES:
             if not self._discarding:
-                out.append(Malformed("frame too long", len(buf)))
+                out.append(Malformed("frame too long", len(buf), event_name_of(buf[:200])))
             self._discarding = True
             # Keep the tail: the terminator may straddle this read and the next.
             del buf[:-3]
@@ -165,8 +227,11 @@ _HEADER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}\Z")
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
 
 
-def _check(key: str, value: str) -> None:
-    if not _HEADER_NAME.match(key):
+def _check(key: str, value: str, *, event: bool = False) -> None:
+    # Actions only ever use plain names; messages Asterisk writes (the simulator's) may also
+    # carry the ``ChanVariable(<channel>)`` form.
+    if not _HEADER_NAME.match(key) and not (
+            event and _FORBIDDEN.search(key) is None and VARIABLE_HEADER.match(key)):
         raise AmiInjectionError(key, "invalid header name")
     if _FORBIDDEN.search(value):
         raise AmiInjectionError(key, "CR, LF or NUL in value")
@@ -205,8 +270,13 @@ def encode_message(fields: Iterable[tuple[str, str]] | Mapping[str, str]) -> byt
     Raises :class:`AmiInjectionError`."""
     items = fields.items() if isinstance(fields, Mapping) else fields
     parts = []
+    event = False
     for key, value in items:
-        _check(key, value)
+        if key == "Action":
+            event = False
+        elif key in ("Event", "Response") and not parts:
+            event = True
+        _check(key, value, event=event)
         parts.append(f"{key}: {value}\r\n")
     parts.append("\r\n")
     return "".join(parts).encode("utf-8")

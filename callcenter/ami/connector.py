@@ -28,6 +28,7 @@ import logging
 import os
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -96,9 +97,7 @@ class _Protocol(AMIProtocol):
         on_message = self.connector._on_message
         for item in items:
             if type(item) is Malformed:
-                self.connector.malformed += 1
-                # Never the payload: it may hold a caller's number.
-                log.warning("AMI: skipped a malformed frame (%s, %d bytes)", item.reason, item.size)
+                self.connector._skipped(item)  # type: ignore[arg-type]
                 continue
             on_message(item)  # type: ignore[arg-type]
 
@@ -139,6 +138,8 @@ class AmiConnector:
         # Counters for /health and the benchmarks (events parsed; see events_total).
         self.events_received = 0
         self.malformed = 0
+        # Frames skipped as unreadable, by (event name or "", reason): for /health and /metrics.
+        self.skipped_frames: Counter[tuple[str, str]] = Counter()
         self.sessions = 0
         self._handlers: list[EventHandler] = []
         # Union of the events the handlers asked for; None once any handler wants them all.
@@ -323,6 +324,14 @@ class AmiConnector:
             self._pending.pop(action_id, None)
 
     # -- called by the protocol ----------------------------------------------------------
+
+    def _skipped(self, item: Malformed) -> None:
+        self.malformed += 1
+        reason = item.reason if not item.reason.startswith("duplicate header") else "duplicate header"
+        self.skipped_frames[(item.event or "", reason)] += 1
+        # Never the payload (it may hold a caller's number); the event name and the reason only.
+        log.warning("AMI: skipped an unreadable frame (event %s, %s, %d bytes)",
+                    item.event or "?", item.reason, item.size)
 
     def _on_message(self, msg: Message) -> None:
         action_id = msg.get("ActionID")

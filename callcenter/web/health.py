@@ -49,6 +49,12 @@ async def health(request: web.Request) -> web.Response:
                     "events": c.events_total, "malformed_frames": c.malformed, "sessions": c.sessions})
         if c.connected_since:
             ami["connected_since"] = dt.datetime.fromtimestamp(c.connected_since, dt.UTC).isoformat()
+    # Frames skipped as unreadable are counted for everyone to see (a skipped OriginateResponse
+    # once cost a second call to a customer); which events, for operators only.
+    ami["skipped_frames"] = c.malformed
+    if user is not None and user.role in ("supervisor", "admin"):
+        ami["skipped_by_event"] = [{"event": e or None, "reason": r, "count": n}
+                                   for (e, r), n in sorted(c.skipped_frames.items())]
     body["ami"] = ami
     if leader and c.state != "connected":
         body["status"] = "degraded"
