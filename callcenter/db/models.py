@@ -263,6 +263,7 @@ class Call(Base):
 
 # The other table modules register themselves on Base.metadata when imported; importing them
 # here keeps "from callcenter.db.models import X" working for every table.
+from callcenter.db.agentstate import QueueLogin  # noqa: E402
 from callcenter.db.notify import Notification  # noqa: E402
 from callcenter.db.outbound import DoNotCall, OutboundAttempt, OutboundJob  # noqa: E402,F401 (issue 5)
 from callcenter.db.oversight import AuditEntry, SlaAlert  # noqa: E402
@@ -283,5 +284,5 @@ __all__ = [
     "EngineerProfile", "EngineerSkill", "IntakeRecord", "LoginSession", "Notification", "NumberCounter",
     "OnsitePartLine", "OnsiteRecord", "OrderEvent", "Part", "PriceItem", "ProductCategory",
     "ServiceShop", "SlaAlert", "StockLevel", "StockLocation", "StockMovement", "User", "WorkOrder",
-    "ComplaintFollowUp", "SurveyResult",
+    "ComplaintFollowUp", "SurveyResult", "QueueLogin",
 ]

@@ -4,14 +4,18 @@ do-not-call list. The job row is the truth; Redis (when configured) only mirrors
 A job's status: ``scheduled`` (waiting for ``due_at``) → ``dialling`` (one attempt in flight) →
 ``answered`` | back to ``scheduled`` with a later ``due_at`` after a failed attempt (busy, no
 answer, congestion …) | ``exhausted`` (no attempts left, or past its deadline) | ``cancelled``
-(by a supervisor, or refused by the rules: do-not-call, bad number). ``attempts`` counts the
-dials started.
+(by a supervisor, or refused by the rules: do-not-call, bad number) | ``review`` (an attempt's
+outcome could not be known — no response, no trace of its channel: the customer may have been
+helped already, so it is not dialled again by itself; a supervisor re-dials or closes it on the
+outbound board). ``attempts`` counts the dials started.
 
 An attempt's id (``ob-…``) is the ``ActionID`` and the ``ChannelId`` of its ``Originate``: the
 ``OriginateResponse`` names it, and after a crash or a lost AMI session the live channel is
 found by it (its ``Uniqueid``). Its ``state``: ``dialling`` (sent, outcome not known yet),
 ``unknown`` (the AMI session dropped before the answer; resolved from the channel list, never
-sent again), ``done``.
+sent again), ``done``. What the attempt's own channel showed is kept as it happens
+(``answered_at``, ``agent_member``, ``hangup_cause``: ``callcenter.outbound.evidence``), so an
+answered attempt is recorded answered even when its ``OriginateResponse`` never arrives.
 
 Numbers are sealed like ``customer_phones`` (``callcenter.crypto``: blind index, ciphertext,
 masked form; key rotation finds the ``number_*`` columns by their names).
@@ -37,7 +41,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from callcenter.db.base import Base, BigId
 
 JOB_KINDS = ("callback", "survey")
-JOB_STATUSES = ("scheduled", "dialling", "answered", "exhausted", "cancelled")
+JOB_STATUSES = ("scheduled", "dialling", "answered", "exhausted", "cancelled", "review")
 ATTEMPT_STATES = ("dialling", "unknown", "done")
 
 
@@ -121,6 +125,12 @@ class OutboundAttempt(Base):
     channel: Mapped[str] = mapped_column(String(128), default="")
     # The survey's answers from its UserEvent ({"Q1": "5", …}) until callcenter.survey keeps them.
     answers: Mapped[dict | None] = mapped_column(JSON)
+    # When the attempt's channel was seen answered (evidence, whatever the OriginateResponse).
+    answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The queue member name (extension) of the agent who took the callback.
+    agent_member: Mapped[str | None] = mapped_column(String(64))
+    # The most telling Q.850 cause the attempt's channel hung up with (17 busy, 19 no answer …).
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
 
 
 class DoNotCall(Base):

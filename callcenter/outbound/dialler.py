@@ -7,8 +7,9 @@ Runs only on the instance that holds AMI (``app[LEADERSHIP]``), from ``outbound_
    ``unknown`` in the database, not being sent by this process) are **resolved from the channel
    list** (``CoreShowChannels``; the attempt id is the channel's Uniqueid through ``ChannelId``):
    a live channel that is up → answered; a live channel still ringing → wait for its
-   ``OriginateResponse``; no channel → the call is over and we cannot know how: outcome
-   ``unknown``, retried by the rules as a new attempt (+5 min) — never the same attempt again;
+   ``OriginateResponse``; no channel → the call is over: its outcome is what its channel's
+   evidence says (answered, or the hangup cause), and with no evidence at all ``unknown``: the
+   job goes to ``review`` (a person decides; never dialled again by itself);
 2. the creation passes (surveys for orders that reached 已完成, callbacks for abandoned calls
    from known customers: ``callcenter.outbound.services``);
 3. due jobs from the schedule, up to the free channels, each paced by the token bucket: the
@@ -25,7 +26,14 @@ lost with the session fails with ``AmiConnectionLost`` here and its attempt is m
 
 Outcomes come from ``OriginateResponse`` (``Reason`` 4 answered, 5 busy, 3 no answer,
 8 congestion, 0 failure, 1 hung up) and, for surveys, the ``UserEvent: SurveyResult`` whose
-``Job`` is the attempt id. Event handlers run on the AMI read path: they only schedule tasks.
+``Job`` is the attempt id — and never from that one event alone: what the attempt's own channel
+shows (up, in the callback context, taken by an agent, hung up with a cause;
+``callcenter.outbound.evidence``) is written on the attempt as it happens and corrects the
+outcome. An attempt whose channel was answered is recorded answered and never retried, whatever
+happens to its ``OriginateResponse``; one that stays truly unknown (no response, no trace of
+its channel) puts its job in ``review`` for a person to decide on the outbound board — a late
+callback is bad, two calls to a customer who was already helped is worse. Event handlers run on
+the AMI read path: they only schedule tasks.
 """
 
 from __future__ import annotations
@@ -55,7 +63,7 @@ from callcenter.clock import Clock, utcnow
 from callcenter.crypto import PhoneVault, Sealed
 from callcenter.db.models import WorkOrder
 from callcenter.db.outbound import DoNotCall, OutboundAttempt, OutboundJob
-from callcenter.outbound import rules
+from callcenter.outbound import evidence, rules
 from callcenter.outbound.schedule import DbSchedule, RedisSchedule, Schedule
 from callcenter.privacy import mask_phone
 
@@ -64,7 +72,7 @@ log = logging.getLogger("callcenter.outbound")
 _jobs = OutboundJob.__table__
 _att = OutboundAttempt.__table__
 _dnc = DoNotCall.__table__
-EVENTS = frozenset({"OriginateResponse", "UserEvent"})
+EVENTS = frozenset({"OriginateResponse", "UserEvent"}) | evidence.EVENTS
 # Seconds after its Originate an attempt with no channel and no answer is not yet judged lost
 # (Asterisk creates the channel just after "successfully queued").
 GRACE_S = 3.0
@@ -81,6 +89,8 @@ class OutboundConfig:
     caller_id: str = "4008001234"
     callback_context: str = "callback"
     survey_context: str = "survey"
+    # Contexts the originated channel enters only once answered (evidence of an answer).
+    answered_contexts: frozenset[str] = evidence.ANSWERED_CONTEXTS
     timeout_s: float = 30.0  # ring time before "no answer"
     max_attempts: int = rules.MAX_ATTEMPTS
     # A survey is due this long after completion and must be made within survey_window.
@@ -432,6 +442,37 @@ class OutboundDialler:
             job = msg.get("Job", "")
             if job.startswith("ob-"):
                 self._spawn(self.on_user_event(dict(msg)))
+        else:
+            ev = evidence.evidence_of(msg, self.config.answered_contexts)
+            if ev is not None:
+                self._spawn(self.note(ev))
+
+    async def note(self, ev: evidence.Evidence) -> None:
+        """Write what the attempt's channel showed on its row; an answer settles the attempt
+        as answered at once (its OriginateResponse, if it comes, changes nothing)."""
+        now = self.clock()
+        async with self._lock:
+            async with self.sessionmaker() as s, s.begin():
+                row = (await s.execute(select(_att.c.state, _att.c.answered_at, _att.c.agent_member,
+                                              _att.c.hangup_cause, _att.c.channel)
+                                       .where(_att.c.id == ev.attempt_id))).first()
+                if row is None:
+                    return  # not ours (another system's ob- id), or long gone
+                values: dict[str, Any] = {}
+                if ev.answered and row.answered_at is None:
+                    values["answered_at"] = now
+                if ev.agent and row.agent_member != ev.agent:
+                    values["agent_member"] = ev.agent[:64]
+                cause = evidence.better_cause(row.hangup_cause, ev.hangup_cause)
+                if cause != row.hangup_cause:
+                    values["hangup_cause"] = cause
+                if ev.channel and not row.channel:
+                    values["channel"] = _mask_channel(ev.channel)[:128]
+                if values:
+                    await s.execute(update(_att).where(_att.c.id == ev.attempt_id).values(**values))
+            settle_now = ev.answered and row.state != "done"
+        if settle_now:
+            await self.finish(ev.attempt_id, "answered", None, _mask_channel(ev.channel))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -457,11 +498,22 @@ class OutboundDialler:
         now = self.clock()
         async with self._lock:
             async with self.sessionmaker() as s, s.begin():
+                seen = (await s.execute(select(_att.c.answered_at, _att.c.hangup_cause, _att.c.channel)
+                                        .where(_att.c.id == attempt_id, _att.c.state != "done"))).first()
+                if seen is None:
+                    self.live.pop(attempt_id, None)
+                    return False
+                # The channel's own evidence corrects what was reported (evidence module).
+                outcome = evidence.settle(outcome, answered=seen.answered_at is not None,
+                                          hangup_cause=seen.hangup_cause)
+                att_values: dict[str, Any] = {"state": "done", "outcome": outcome,
+                                              "reason_code": reason_code, "finished_at": now,
+                                              "channel": (channel or seen.channel)[:128]}
+                if outcome == "answered" and seen.answered_at is None:
+                    att_values["answered_at"] = now
                 done = (await s.execute(
                     update(_att).where(_att.c.id == attempt_id, _att.c.state != "done")
-                    .values(state="done", outcome=outcome, reason_code=reason_code,
-                            channel=channel[:128], finished_at=now)
-                    .returning(_att.c.job_id))).first()
+                    .values(**att_values).returning(_att.c.job_id))).first()
                 if done is None:
                     self.live.pop(attempt_id, None)
                     return False
@@ -471,6 +523,11 @@ class OutboundDialler:
                 put: tuple[int, dt.datetime] | None = None
                 if outcome == "answered":
                     values["status"] = "answered"
+                elif outcome == "unknown":
+                    # Nothing says whether the customer was reached: a person decides.
+                    values["status"] = "review"
+                    log.warning("outbound: attempt %s of job %d ended with no trace; the job waits "
+                                "for a person on the outbound board", attempt_id, job.id)
                 else:
                     later = rules.next_retry(
                         outcome, job.attempts, now, self.config.hours,

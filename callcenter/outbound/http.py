@@ -25,7 +25,7 @@ from callcenter.web.api import ApiModel, PageQuery, endpoint, json_response
 
 routes = web.RouteTableDef()
 
-JobStatus = Literal["scheduled", "dialling", "answered", "exhausted", "cancelled"]
+JobStatus = Literal["scheduled", "dialling", "answered", "exhausted", "cancelled", "review"]
 
 
 class CallbackIn(ApiModel):
@@ -78,6 +78,11 @@ class AttemptOut(BaseModel):
     finished_at: dt.datetime | None
     channel: str
     answered_survey: bool
+    # When the channel was seen answered, and who took the callback (name, or extension).
+    answered_at: dt.datetime | None = None
+    agent_member: str | None = None
+    agent: str | None = None
+    hangup_cause: int | None = None
 
 
 class JobOut(BaseModel):
@@ -202,7 +207,8 @@ async def list_jobs(request: web.Request, user: CurrentUser, query: JobsQuery) -
 
 @routes.post("/api/outbound/jobs/{id}/cancel")
 @endpoint("取消外呼任务 Cancel a scheduled job", roles=ACTIONS["outbound.manage"], body=CancelIn,
-          tag="outbound", description="409 unless scheduled (a job being dialled finishes first).")
+          tag="outbound", description="A scheduled job, or one waiting for review (closed without another call); "
+                                      "409 otherwise (a job being dialled finishes first).")
 async def cancel_job(request: web.Request, user: CurrentUser, body: CancelIn) -> web.Response:
     job_id = _int_id(request)
     async with request.app[SESSIONMAKER]() as s, s.begin():
@@ -211,6 +217,25 @@ async def cancel_job(request: web.Request, user: CurrentUser, body: CancelIn) ->
     if dialler is not None:
         await dialler.schedule.done(job_id)
     return json_response({"id": job_id, "status": "cancelled"})
+
+
+@routes.post("/api/outbound/jobs/{id}/redial")
+@endpoint("重新拨打 Re-dial a job waiting for review", roles=ACTIONS["outbound.manage"], body=CancelIn,
+          tag="outbound",
+          description="A job whose last attempt left no trace (status review) is dialled again at "
+                      "the next opening of the calling hours; 404 unknown, 409 unless in review.")
+async def redial_job(request: web.Request, user: CurrentUser, body: CancelIn) -> web.Response:
+    job_id = _int_id(request)
+    config = _config(request)
+    async with request.app[SESSIONMAKER]() as s, s.begin():
+        job = await services.redial_job(s, user, job_id, reason=body.reason, now=_now(),
+                                        hours=config.hours)
+        due, priority = job.due_at, job.priority
+    dialler = request.app.get(OUTBOUND)
+    if dialler is not None:
+        await dialler.schedule.put(job_id, priority, due)
+        dialler.wake()
+    return json_response({"id": job_id, "status": "scheduled", "due_at": due.isoformat()})
 
 
 @routes.get("/api/outbound/dnc")

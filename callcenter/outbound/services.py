@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 from callcenter.audit import audit
 from callcenter.auth.identity import CurrentUser
 from callcenter.crypto import PhoneVault, Sealed
-from callcenter.db.models import Call, Customer, CustomerPhone, WorkOrder
+from callcenter.db.models import Call, Customer, CustomerPhone, User, WorkOrder
 from callcenter.db.outbound import DoNotCall, OutboundAttempt, OutboundJob
 from callcenter.errors import Conflict, NotFound, ValidationFailed
 from callcenter.outbound import rules
@@ -210,11 +210,13 @@ async def book_callback(s: AsyncSession, user: CurrentUser, *, customer_id: int,
 
 async def cancel_job(s: AsyncSession, user: CurrentUser, job_id: int, *, reason: str,
                      now: dt.datetime) -> OutboundJob:
-    """Cancel a scheduled job; 404 unknown, 409 when it is dialling or already over."""
+    """Cancel a scheduled job, or close one waiting for review (the person decided not to call
+    again); 404 unknown, 409 when it is dialling or already over."""
     job = await s.get(OutboundJob, job_id)
     if job is None:
         raise NotFound("外呼任务不存在 (no such job)")
-    done = (await s.execute(update(_jobs).where(_jobs.c.id == job_id, _jobs.c.status == "scheduled")
+    done = (await s.execute(update(_jobs).where(_jobs.c.id == job_id,
+                                                _jobs.c.status.in_(("scheduled", "review")))
                             .values(status="cancelled", last_outcome="cancelled", updated_at=now,
                                     version=_jobs.c.version + 1).returning(_jobs.c.id))).first()
     if done is None:
@@ -225,8 +227,29 @@ async def cancel_job(s: AsyncSession, user: CurrentUser, job_id: int, *, reason:
     return job
 
 
+async def redial_job(s: AsyncSession, user: CurrentUser, job_id: int, *, reason: str,
+                     now: dt.datetime, hours: rules.CallingHours) -> OutboundJob:
+    """A person decided that a job in ``review`` (its last attempt left no trace) is to be
+    dialled again: scheduled for now, or the next opening of the calling hours. 404 unknown,
+    409 unless in review."""
+    job = await s.get(OutboundJob, job_id)
+    if job is None:
+        raise NotFound("外呼任务不存在 (no such job)")
+    due = hours.next_open(now)
+    done = (await s.execute(update(_jobs).where(_jobs.c.id == job_id, _jobs.c.status == "review")
+                            .values(status="scheduled", due_at=due, updated_at=now,
+                                    version=_jobs.c.version + 1).returning(_jobs.c.id))).first()
+    if done is None:
+        raise Conflict(f"任务{_STATUS_ZH.get(job.status, job.status)}，不能重拨 (only a job waiting for review can be re-dialled)",
+                       code="illegal_transition", status_now=job.status)
+    audit(s, user_id=user.id, action="outbound.redial", entity="outbound_job", entity_id=job_id,
+          now=now, reason=reason, detail={"from": "review"})
+    job.due_at = due
+    return job
+
+
 _STATUS_ZH = {"scheduled": "待拨", "dialling": "正在拨打", "answered": "已接通", "exhausted": "已用尽",
-              "cancelled": "已取消"}
+              "cancelled": "已取消", "review": "待人工确认"}
 
 
 # -- do-not-call --------------------------------------------------------------------------------
@@ -274,15 +297,23 @@ async def list_jobs(s: AsyncSession, *, status: str | None, kind: str | None, pa
     counts = dict((await s.execute(select(_jobs.c.status, func.count()).group_by(_jobs.c.status))).all())
     ids = [r.id for r in rows]
     attempts: dict[int, list[dict[str, Any]]] = {}
+    from callcenter.privacy import mask_name
+
     if ids:
-        for a in (await s.execute(select(_att).where(_att.c.job_id.in_(ids))
+        users = User.__table__
+        for a in (await s.execute(select(_att, users.c.display_name.label("agent_name"))
+                                  .outerjoin(users, (users.c.extension == _att.c.agent_member)
+                                             & (_att.c.agent_member.is_not(None)))
+                                  .where(_att.c.job_id.in_(ids))
                                   .order_by(_att.c.job_id, _att.c.seq))).all():
             attempts.setdefault(a.job_id, []).append({
                 "id": a.id, "seq": a.seq, "state": a.state, "outcome": a.outcome,
                 "reason_code": a.reason_code, "started_at": _aware(a.started_at),
                 "finished_at": _aware(a.finished_at) if a.finished_at else None,
-                "channel": a.channel, "answered_survey": a.answers is not None})
-    from callcenter.privacy import mask_name
+                "channel": a.channel, "answered_survey": a.answers is not None,
+                "answered_at": _aware(a.answered_at) if a.answered_at else None,
+                "agent_member": a.agent_member,
+                "agent": a.agent_name or a.agent_member, "hangup_cause": a.hangup_cause})
 
     items = [{
         "id": r.id, "kind": r.kind, "status": r.status, "priority": r.priority,

@@ -9,7 +9,9 @@ import { $, dateTime } from "./ui.js";
 const PAGE_SIZE = 50;
 const mayManage = document.body.dataset.mayManage === "true";
 const KIND = { callback: "回拨", survey: "满意度回访" };
-const STATUS = { scheduled: "待拨", dialling: "正在拨打", answered: "已接通", exhausted: "已用尽", cancelled: "已取消" };
+const STATUS = {
+  review: "待人工确认", scheduled: "待拨", dialling: "正在拨打", answered: "已接通", exhausted: "已用尽", cancelled: "已取消",
+};
 const OUTCOME = {
   answered: "接通", busy: "忙线", no_answer: "无人接听", congestion: "线路拥塞", failure: "呼叫失败",
   hangup: "挂断", unknown: "结果未知", dnc: "免打扰", invalid_number: "号码无效",
@@ -18,21 +20,40 @@ const OUTCOME = {
 let page = 1;
 let total = 0;
 
-function outcomeText(job) {
-  const log = job.attempt_log.map((a) => `#${a.seq} ${OUTCOME[a.outcome] || (a.state === "done" ? a.outcome : "拨打中")}`);
-  return log.length ? log.join(" · ") : (OUTCOME[job.last_outcome] || "—");
+function attemptText(a) {
+  let text = `#${a.seq} ${OUTCOME[a.outcome] || (a.state === "done" ? "已结束" : "拨打中")}`;
+  if (a.answered_at) text += ` ${dateTime(a.answered_at)}接通`;
+  if (a.agent) text += `，坐席 ${a.agent}`;
+  return text;
 }
 
-function cancelButton(job) {
-  if (!mayManage || job.status !== "scheduled") return null;
+function outcomeText(job) {
+  const log = job.attempt_log.map(attemptText);
+  const text = log.length ? log.join(" · ") : (OUTCOME[job.last_outcome] || "—");
+  // The last attempt left no trace: the customer may have been reached already.
+  return job.status === "review" ? `${text}（无法确认客户是否已接通，请核实后决定是否重拨）` : text;
+}
+
+function actionButton(job, path, label, reason, testid) {
   return h("button", {
-    type: "button", class: "btn btn-small", testid: "job-cancel",
+    type: "button", class: "btn btn-small", testid,
     onclick: async () => {
-      const r = await api(`/api/outbound/jobs/${job.id}/cancel`, { method: "POST", json: { reason: "主管取消" } });
+      const r = await api(`/api/outbound/jobs/${job.id}/${path}`, { method: "POST", json: { reason } });
       if (!r.ok) toast(errorText(r.status, r.data), "error");
       await load();
     },
-  }, "取消");
+  }, label);
+}
+
+function jobButtons(job) {
+  if (!mayManage) return null;
+  if (job.status === "scheduled") return actionButton(job, "cancel", "取消", "主管取消", "job-cancel");
+  if (job.status === "review") {
+    return h("span", { class: "nowrap" },
+      actionButton(job, "redial", "重新拨打", "主管核实后重拨", "job-redial"), " ",
+      actionButton(job, "cancel", "不再拨打", "主管核实后关闭", "job-close"));
+  }
+  return null;
 }
 
 async function load() {
@@ -60,7 +81,7 @@ async function load() {
   h("td", { class: "nowrap" }, dateTime(job.due_at)),
   h("td", {}, String(job.attempts)),
   h("td", { testid: "job-outcome" }, outcomeText(job)),
-  h("td", {}, cancelButton(job)))));
+  h("td", {}, jobButtons(job)))));
   $("jobs-empty").hidden = r.data.items.length > 0;
   $("page-info").textContent = `第 ${page} 页 / 共 ${Math.max(1, Math.ceil(total / PAGE_SIZE))} 页`;
   $("prev").disabled = page <= 1;
