@@ -314,10 +314,14 @@ def init_app(settings: Settings) -> web.Application:
     from callcenter.web.dispatch_pages import routes as dispatch_page_routes
     from callcenter.web.health import routes as health_routes
     from callcenter.web.middleware import auth_middleware, error_middleware
+    from callcenter.web.origins import csrf_middleware
     from callcenter.web.order_pages import setup as setup_order_pages
     from callcenter.web.pages import routes as page_routes
 
-    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=2 * 1024**2)
+    # csrf_middleware: an unsafe request from a page not on the origin allow-list is refused
+    # before anything reads its cookie (callcenter.web.origins, docs/security.md).
+    app = web.Application(middlewares=[error_middleware, csrf_middleware, auth_middleware],
+                          client_max_size=2 * 1024**2)
     app[SETTINGS] = settings
     # In start order (and stopped in reverse): the database and Redis first, the AMI session
     # after everything that listens to it, the background loops last.

@@ -143,7 +143,8 @@ class Settings:
     ami_reconnect_max: float = 30.0
     http_host: str = "127.0.0.1"
     http_port: int = 8080
-    # Origins allowed to open /ws; empty = the server's own http://host:port.
+    # Origins allowed besides the server's own http://host:port to open /ws and send unsafe
+    # requests (callcenter.web.origins).
     allowed_origins: tuple[str, ...] = ()
     # Seconds the AMI leadership lease lasts in Redis: a dead leader is replaced within this.
     leader_ttl: float = 10.0
@@ -349,11 +350,12 @@ class Settings:
 
     @property
     def origins(self) -> tuple[str, ...]:
-        if self.allowed_origins:
-            return self.allowed_origins
+        """Origins whose pages may open the websockets and send unsafe requests
+        (callcenter.web.origins): the server's own http://host:port and ``allowed_origins``."""
         hosts = {self.http_host, "127.0.0.1", "localhost"} if self.http_host in (
             "127.0.0.1", "localhost", "0.0.0.0") else {self.http_host}
-        return tuple(sorted(f"http://{h}:{self.http_port}" for h in hosts))
+        own = sorted(f"http://{h}:{self.http_port}" for h in hosts)
+        return tuple(dict.fromkeys([*self.allowed_origins, *own]))
 
     def phone_vault(self) -> PhoneVault:
         """The vault for these keys (env), or for the generated key file."""

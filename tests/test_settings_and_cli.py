@@ -43,7 +43,8 @@ def test_defaults_and_values():
     s = Settings.from_env({"CALLCENTER_AMI_PORT": "15038", "CALLCENTER_REDIS_URL": "redis://r:6379/1",
                            "CALLCENTER_ALLOWED_ORIGINS": "https://desk.example.com/, http://x:1"})
     assert s.ami_port == 15038 and s.redis_url == "redis://r:6379/1"
-    assert s.origins == ("https://desk.example.com", "http://x:1")
+    assert s.origins[:2] == ("https://desk.example.com", "http://x:1")
+    assert "http://127.0.0.1:8080" in s.origins  # the server's own origin stays allowed
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

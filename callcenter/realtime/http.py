@@ -16,8 +16,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from callcenter.appkeys import CONNECTOR, HUB, LEADERSHIP, MAILBOX, SETTINGS
-from callcenter.errors import Forbidden, ValidationFailed
+from callcenter.appkeys import CONNECTOR, HUB, LEADERSHIP, MAILBOX
+from callcenter.errors import ValidationFailed
+from callcenter.web.origins import check_origin
 from callcenter.web.middleware import current_user
 
 log = logging.getLogger("callcenter.ws")
@@ -27,14 +28,6 @@ routes = web.RouteTableDef()
 
 def _dumps(o: dict) -> str:
     return json.dumps(o, ensure_ascii=False, separators=(",", ":"))
-
-
-def check_origin(request: web.Request) -> None:
-    """403 unless the page opening the socket is one of ours (a page on another site cannot
-    ride the user's cookie)."""
-    origin = (request.headers.get("Origin") or "").rstrip("/")
-    if origin not in request.app[SETTINGS].origins:
-        raise Forbidden("origin not allowed", origin=origin or None)
 
 
 async def answer_pings(ws: web.WebSocketResponse, client: Any, pong: Callable[[], str]) -> None:

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from callcenter.auth.identity import USER
 from callcenter.errors import ValidationFailed
-from callcenter.web.middleware import current_user
+from callcenter.web.middleware import current_user, json_body
 
 
 class ApiModel(BaseModel):
@@ -104,13 +104,7 @@ def parse_model(model: type[BaseModel], data: object, prefix: str = "") -> Any:
 
 
 async def _body(request: web.Request, model: type[BaseModel]) -> Any:
-    try:
-        data = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed("body", "not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ValidationFailed("body", "must be a JSON object")
-    return parse_model(model, data)
+    return parse_model(model, await json_body(request))
 
 
 def _query(request: web.Request, model: type[BaseModel]) -> Any:

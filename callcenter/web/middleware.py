@@ -53,12 +53,15 @@ def current_user(request: web.Request, *roles: str) -> CurrentUser:
 
 
 async def json_body(request: web.Request) -> dict:
-    """The request's JSON object; a 422 naming the problem otherwise."""
+    """The request's JSON object: 415 unless declared ``application/json`` (a cross-site form
+    can send text/plain, never JSON without a CORS preflight), 422 naming the problem otherwise."""
     from callcenter.errors import ValidationFailed
+    from callcenter.web.origins import require_json
 
+    require_json(request)
     try:
         body = await request.json()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         raise ValidationFailed("body", "not valid JSON") from None
     if not isinstance(body, dict):
         raise ValidationFailed("body", "must be a JSON object")
