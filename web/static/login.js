@@ -4,9 +4,11 @@ const form = document.getElementById("login-form");
 const errorBox = document.getElementById("login-error");
 const submit = form.querySelector("button[type=submit]");
 
-/** Only a path on this site: "//evil.example", "https://…" or "/\t/evil.example" (browsers drop
- * tabs and newlines from URLs) would make the login page an open redirect. The browser's own URL
- * parser decides, and the result must stay on this origin. */
+/** Only a path on this site: "//evil.example", "https://…", "/\t/evil.example" (browsers drop
+ * tabs and newlines from URLs) or "/.//evil.example/" (the dot segment is resolved away, leaving
+ * "//evil.example/") would make the login page an open redirect. The browser's own URL parser
+ * decides; the result must stay on this origin *and* be a path the browser will not read as
+ * another host when it is navigated to. The server checks `next` too (callcenter/web/pages.py). */
 function safeNext(raw) {
   if (typeof raw !== "string" || !raw.startsWith("/")) {
     return "/";
@@ -17,10 +19,12 @@ function safeNext(raw) {
   } catch {
     return "/";
   }
-  if (url.origin !== window.location.origin) {
+  const path = url.pathname;
+  if (url.origin !== window.location.origin || !path.startsWith("/") || path.startsWith("//")
+      || path.startsWith("/\\")) {
     return "/";
   }
-  return url.pathname + url.search + url.hash;
+  return path + url.search + url.hash;
 }
 
 function showError(text) {
