@@ -15,6 +15,7 @@ from the call records, so a new leader — or a page opened mid-day — shows th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -34,6 +35,8 @@ from callcenter.agentstate.rules import (
     check_reason,
     interface_for,
 )
+from callcenter.agentstate.restore import QueueTruth, plan, queue_add_headers
+from callcenter.ami.codec import AmiInjectionError
 from callcenter.ami.connector import AmiConnector, AmiError, AmiNotConnected
 from callcenter.calls.agents import AgentDirectory
 from callcenter.db.models import Call, User
@@ -55,6 +58,8 @@ COALESCE_S = 0.02
 MIN_INTERVAL_S = 0.15
 # Seconds between republishing an unchanged snapshot (a heartbeat: readers see it is fresh).
 HEARTBEAT_S = 5.0
+# Seconds the wallboard shows "Asterisk restarted: N agents restored, M failed".
+RESTART_SHOWN_S = 3600.0
 # Seconds an agent's own action waits for Asterisk's event before answering with the state.
 ACTION_SETTLE_S = 1.0
 
@@ -98,6 +103,13 @@ class AgentStateService:
         self._wrapups: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task] = set()
         self._supervisors: tuple[float, list[int]] = (0.0, [])
+        # The service's record of queue logins, restored into Asterisk after it restarts.
+        self.truth = QueueTruth(engine, agents.resolve)
+        # The last restoration after an Asterisk restart (shown on the wallboard).
+        self.last_restore: dict[str, Any] | None = None
+        # Seconds a (re)connect waits for FullyBooted before restoring anyway is not done:
+        # an Asterisk that is not booted has no queues to restore members into.
+        self.boot_wait_s = 120.0
         # Counters for tests and the benchmark.
         self.published = 0
         self.events = 0
@@ -125,6 +137,7 @@ class AgentStateService:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
+        await self.truth.close()
         if self._flush_handle is not None:
             self._flush_handle.cancel()
         for h in self._wrapups.values():
@@ -153,6 +166,8 @@ class AgentStateService:
         self.events += 1
         if self.book.apply(msg, now):
             self.changed()
+        if msg.get("Event", "").startswith("QueueMember") and msg.get("Event") != "QueueMemberStatus":
+            self.truth.on_member_event(msg, getattr(self.connector, "booted_at", None))
         if self.wrapup_s > 0 and msg.get("Event") == "AgentComplete":
             self._start_wrapup(msg.get("Interface", ""))
 
@@ -189,6 +204,58 @@ class AgentStateService:
         self.publish_now()
         log.info("agent states rebuilt: %d members, %d agents, %d queues",
                  len(self.book.members), len(self.book.agents), len(self.book.queues))
+        # Not awaited here: the connector holds every event (pops too) until the login hooks
+        # return, and a restarting Asterisk may take a while to say it is fully booted.
+        self._spawn(self.restore(connector))
+
+    async def restore(self, connector: AmiConnector) -> dict[str, Any] | None:
+        """Once Asterisk is fully booted, make its dynamic members what the record says
+        (``callcenter.agentstate.restore``). Returns the report when members were restored."""
+        try:
+            boot = await connector.wait_booted(self.boot_wait_s)
+            await self.truth.settled()
+            items = await connector.send_list_action("QueueStatus")
+            p = plan(await self.truth.rows(), items, boot)
+            restored, failed = [], []
+            for row in p.restore:
+                try:
+                    await connector.send_action("QueueAdd", queue_add_headers(row), timeout=5.0)
+                    restored.append(row)
+                except AmiError as e:
+                    if "Already there" in e.message:
+                        restored.append(row)
+                    else:
+                        log.warning("agentstate: restoring %s to %s refused (%s)", row.member_name,
+                                    row.queue, e.message)
+                        failed.append(row)
+                except AmiInjectionError:
+                    failed.append(row)
+            await self.truth.upsert([*p.confirm, *p.adopt,
+                                     *(dataclasses.replace(r, seen_boot=boot) for r in restored)])
+            await self.truth.remove([(r.queue, r.interface) for r in p.drop])
+        except (TimeoutError, ConnectionError) as e:
+            log.warning("agentstate: queue members not compared with Asterisk (%s)", type(e).__name__)
+            return None
+        except Exception:
+            log.exception("agentstate: restoring queue members failed")
+            return None
+        if p.drop:
+            log.info("agentstate: %d queue logins removed in Asterisk while away: the record follows",
+                     len(p.drop))
+        if not p.restore:
+            return None
+        names = lambda rows: sorted({self._name(r.user_id if r.user_id is not None  # noqa: E731
+                                                else self._user_of(r.member_name, r.interface),
+                                                r.member_name) for r in rows})
+        report = {"type": "wallboard.alert", "queue": "", "metric": "asterisk_restart",
+                  "at_ms": _ms(self._clock()), "restored": names(restored), "failed": names(failed),
+                  "restored_members": len(restored), "failed_members": len(failed)}
+        self.last_restore = report
+        log.warning("Asterisk restarted: %d agents restored, %d failed", len(report["restored"]),
+                    len(report["failed"]))
+        self.publish_now()
+        await self._post([(None, report)])
+        return report
 
     async def seed(self, day_start: float) -> None:
         since = dt.datetime.fromtimestamp(day_start, dt.UTC)
@@ -205,6 +272,9 @@ class AgentStateService:
             return
         now = self._clock()
         self.day_bounds(now)
+        if self.last_restore is not None and now * 1000 - self.last_restore["at_ms"] > RESTART_SHOWN_S * 1000:
+            self.last_restore = None
+            self.publish_now()
         if now - self._last_publish >= HEARTBEAT_S or self._breach_set(now) != self._breaches:
             self.publish_now()
 
@@ -277,6 +347,7 @@ class AgentStateService:
                            "min_service_level": self.thresholds.min_service_level},
             "queues": queues, "agents": agents,
             "alerts": [{"queue": q["name"], "metric": m} for q in queues for m in q["breaches"]],
+            "restart": self.last_restore,
         }
 
     def _breach_set(self, now: float) -> set[tuple[str, str]]:
@@ -295,6 +366,12 @@ class AgentStateService:
         ``wallboard.alert``/``.cleared`` to every
         supervisor when a queue crosses a threshold (posted by the leader only, once)."""
         messages: list[tuple[int | None, dict[str, Any]]] = []
+        shown = {row["user_id"] for row in snap["agents"]}
+        for uid in [u for u in self._told if u not in shown]:
+            # Out of every queue (logged out, or Asterisk restarted and forgot them): the desk
+            # must not go on saying "available".
+            if self._told.pop(uid):
+                messages.append((uid, {"type": "agent.state", "agent": None}))
         for row in snap["agents"]:
             uid = row["user_id"]
             if uid is None:
@@ -401,9 +478,24 @@ class AgentStateService:
             for q, i in targets:
                 if self.book.members[(q, i)].membership != "dynamic":
                     raise Conflict("固定成员不能退出队列 (static member)", code="static_member", queue=q)
+            if not self._ami_up():
+                # Asterisk is away: the record says logged out, so the restore after it comes
+                # back leaves this agent out.
+                await self.truth.remove(targets)
+                now = self._clock()
+                for q, i in targets:
+                    self.book.apply({"Event": "QueueMemberRemoved", "Queue": q, "Interface": i}, now)
+                self.changed()
+                return self.agent_row(ifaces[0])
             for q, i in targets:
                 await self._send("QueueRemove", {"Queue": q, "Interface": i})
             await self._settle(lambda: all(t not in self.book.members for t in targets))
+            return self.agent_row(ifaces[0])
+        if op in ("pause", "resume") and not self._ami_up():
+            # Asterisk is away: recorded, and restored that way when it comes back.
+            reason = check_reason(cmd.get("reason"), self.reasons) if op == "pause" else ""
+            await self.truth.set_paused(ifaces, op == "pause", reason)
+            self._set_paused_offline(ifaces, op == "pause", reason)
             return self.agent_row(ifaces[0])
         if op == "pause":
             reason = check_reason(cmd.get("reason"), self.reasons)
@@ -418,6 +510,21 @@ class AgentStateService:
             await self._settle(lambda: self._paused(ifaces, None))
             return self.agent_row(ifaces[0])
         raise ValidationFailed("op", "unknown operation")
+
+    def _ami_up(self) -> bool:
+        return self.connector is not None and self.connector.connected
+
+    def _set_paused_offline(self, ifaces: list[str], paused: bool, reason: str) -> None:
+        now = self._clock()
+        for i in ifaces:
+            for m in list(self.book.memberships(i)):
+                self.book.apply({"Event": "QueueMemberPause", "Queue": m.queue, "Interface": i,
+                                 "MemberName": m.name, "Membership": m.membership,
+                                 "Paused": "1" if paused else "0", "PausedReason": reason,
+                                 "Status": str(m.status), "InCall": "1" if m.in_call else "0",
+                                 "LoginTime": str(m.login_time),
+                                 "LastPause": str(int(now)) if paused else str(m.last_pause)}, now)
+        self.changed()
 
     def _paused(self, ifaces: list[str], reason: str | None) -> bool:
         ms = [m for i in ifaces for m in self.book.memberships(i)]

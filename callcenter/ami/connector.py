@@ -143,7 +143,7 @@ class AmiConnector:
         self.sessions = 0
         self._handlers: list[EventHandler] = []
         # Union of the events the handlers asked for; None once any handler wants them all.
-        self.wanted_events: frozenset[str] | None = frozenset()
+        self.wanted_events: frozenset[str] | None = frozenset({"FullyBooted"})
         self._login_hooks: list[LoginHook] = []
         self._pending: dict[str, _Pending] = {}
         self._protocol: _Protocol | None = None
@@ -152,6 +152,11 @@ class AmiConnector:
         self._ids = itertools.count(1)
         self._id_prefix = f"cc{os.getpid():x}{random.getrandbits(24):06x}"
         self._logged_in = asyncio.Event()
+        # Asterisk's own start (epoch seconds, from FullyBooted's Uptime) in this session, set
+        # once it says it is fully booted (right after login, or later while it still boots):
+        # a different value from one session to the next means Asterisk restarted meanwhile.
+        self.booted_at: float | None = None
+        self._booted = asyncio.Event()
         self._session_ended: asyncio.Event | None = None
         # Events that arrive while the login hooks rebuild state from the list actions; they
         # are newer than nothing the hooks read, so they are handed over after the hooks, in
@@ -186,6 +191,26 @@ class AmiConnector:
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         await asyncio.wait_for(self._logged_in.wait(), timeout)
+
+    async def wait_booted(self, timeout: float | None = None) -> float:
+        """Asterisk's start time once this session's ``FullyBooted`` has arrived (at once if it
+        has). TimeoutError after ``timeout``; ConnectionError if the session ends first."""
+        if self._booted.is_set() and self.booted_at is not None:
+            return self.booted_at
+        ended = self._session_ended
+        waiters = [asyncio.ensure_future(self._booted.wait())]
+        if ended is not None:
+            waiters.append(asyncio.ensure_future(ended.wait()))
+        try:
+            done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+        if self._booted.is_set() and self.booted_at is not None:
+            return self.booted_at
+        if not done:
+            raise TimeoutError("Asterisk did not say it is fully booted")
+        raise AmiNotConnected("session ended before FullyBooted")
 
     async def send_action(self, action: str, headers: dict[str, object] | None = None, *,
                           timeout: float = 10.0, action_id: str | None = None) -> Message:
@@ -245,6 +270,8 @@ class AmiConnector:
             loop.create_connection(lambda: _Protocol(self), self.host, self.port), self.connect_timeout)
         self._protocol = protocol
         self._session_ended = ended = asyncio.Event()
+        self._booted.clear()
+        self.booted_at = None
         self._held = []
         pinger: asyncio.Task | None = None
         try:
@@ -341,6 +368,13 @@ class AmiConnector:
                 return
         if "Event" in msg:
             self.events_received += 1
+            if msg["Event"] == "FullyBooted" and not self._booted.is_set():
+                try:
+                    uptime = max(0, int(msg.get("Uptime") or 0))
+                except ValueError:
+                    uptime = 0
+                self.booted_at = float(int(time.time()) - uptime)
+                self._booted.set()
             if self._held is not None:
                 self._held.append(msg)
                 return

@@ -106,6 +106,15 @@ function renderAlerts() {
         : `${q.name}：服务水平 ${pct(q.figures.service_level)}，低于 ${live.thresholds.min_service_level}%`);
     }
   }
+  const r = live.restart;
+  if (r) {
+    // The service put back the agents a restarted Asterisk had forgotten.
+    let text = `电话系统 ${fmt.time(new Date(r.at_ms).toISOString())} 重启：已恢复 ${r.restored.length} 名坐席`;
+    if (r.restored.length) text += `（${r.restored.join("、")}）`;
+    text += `，失败 ${r.failed.length} 名`;
+    if (r.failed.length) text += `（${r.failed.join("、")}）`;
+    items.push(text);
+  }
   box.hidden = items.length === 0;
   fill(box, items.map((t) => h("div", { testid: "wb-alert" }, t)));
 }
