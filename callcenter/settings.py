@@ -6,6 +6,7 @@ A bad value stops the process with a message that names the variable
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -16,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 if TYPE_CHECKING:
     from callcenter.crypto import PhoneVault
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 PREFIX = "CALLCENTER_"
 ROLES = ("agent", "dispatcher", "engineer", "survey", "supervisor", "admin")
@@ -59,6 +62,17 @@ def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: flo
 def _str(env: Mapping[str, str], name: str, default: str) -> str:
     raw = env.get(PREFIX + name)
     return default if raw is None or raw == "" else raw
+
+
+def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
+    var = PREFIX + "TRUSTED_PROXIES"
+    out = tuple(p.strip() for p in _str(env, "TRUSTED_PROXIES", "").split(",") if p.strip())
+    for p in out:
+        try:
+            ipaddress.ip_network(p, strict=False)
+        except ValueError:
+            raise SettingsError(var, f"not an address or network: {p!r}") from None
+    return out
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -167,6 +181,9 @@ class Settings:
     web_dir: Path = field(default=REPO_ROOT / "web")
     log_level: str = "INFO"
     secure_cookies: bool = False
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client for the
+    # login throttle (callcenter.auth.throttle); empty = the peer address is the client.
+    trusted_proxies: tuple[str, ...] = ()
     # Phone-number keys (callcenter.crypto): "id:base64,…", current first. Empty → generated
     # once into key_file (single process only; several instances must share env keys).
     data_keys: str = field(default="", repr=False)
@@ -268,6 +285,7 @@ class Settings:
             web_dir=web_dir,
             log_level=level,
             secure_cookies=_bool(env, "SECURE_COOKIES", d.secure_cookies),
+            trusted_proxies=_trusted_proxies(env),
             data_keys=_str(env, "DATA_KEYS", ""),
             index_keys=_str(env, "INDEX_KEYS", ""),
             key_file=Path(_str(env, "KEY_FILE", str(d.key_file))),
@@ -347,6 +365,12 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        from callcenter.auth.throttle import parse_networks
+
+        return parse_networks(self.trusted_proxies)
 
     @property
     def origins(self) -> tuple[str, ...]:

@@ -1,19 +1,38 @@
-"""Failed logins are throttled per username and per address, in process and in Redis."""
+"""Logins are throttled per username, and per address for names that failed, in process and in
+Redis (the race and the lock-out of a whole centre: tests/security/test_login_throttle.py)."""
 
 from __future__ import annotations
 
 import pytest
 import redis.asyncio as aioredis
 
-from callcenter.auth.throttle import LIMITS, LocalLoginThrottle, RedisLoginThrottle, retry_after
+from callcenter.auth.throttle import LIMITS, LocalLoginThrottle, RedisLoginThrottle, client_address, decide, parse_networks, uses_up_name
 from tests import apphelpers as h
 
 
-@pytest.mark.parametrize("count,allowed,left,wait", [
-    (0, 10, 300, 0), (9, 10, 300, 0), (10, 10, 299.2, 300), (11, 10, 0.1, 1), (50, 50, 12, 12),
+@pytest.mark.parametrize("attempts,left,wait", [(1, 300, 0), (10, 300, 0), (11, 299.2, 300), (12, 0.1, 1)])
+def test_decide(attempts, left, wait):
+    assert decide(attempts, left) == wait
+
+
+@pytest.mark.parametrize("attempts,ip_failures,forfeit", [
+    (1, 500, False),  # a name's first failure: never, however busy the address
+    (2, 50, False), (2, 51, True), (9, 51, True),
 ])
-def test_retry_after(count, allowed, left, wait):
-    assert retry_after(count, allowed, left) == wait
+def test_uses_up_name(attempts, ip_failures, forfeit):
+    assert uses_up_name(attempts, ip_failures) is forfeit
+
+
+@pytest.mark.parametrize("peer,forwarded,trusted,expected", [
+    ("10.0.0.5", ["1.2.3.4"], [], "10.0.0.5"),                      # no trusted proxy: XFF ignored
+    ("10.0.0.5", ["1.2.3.4"], ["127.0.0.1"], "10.0.0.5"),           # the peer is not the proxy
+    ("127.0.0.1", ["6.6.6.6, 1.2.3.4"], ["127.0.0.1"], "1.2.3.4"),  # the proxy's own entry
+    ("127.0.0.1", ["6.6.6.6", "1.2.3.4, 10.1.1.1"], ["127.0.0.1", "10.0.0.0/8"], "1.2.3.4"),
+    ("127.0.0.1", [], ["127.0.0.1"], "127.0.0.1"),
+    ("127.0.0.1", ["not-an-ip"], ["127.0.0.1"], "127.0.0.1"),
+])
+def test_client_address(peer, forwarded, trusted, expected):
+    assert client_address(peer, forwarded, parse_networks(trusted)) == expected
 
 
 @pytest.fixture(params=["local", "redis"])
@@ -33,23 +52,29 @@ async def throttle(request):
 async def test_user_limit_then_success_resets(throttle):
     allowed = LIMITS["user"][0]
     for _ in range(allowed):
-        assert await throttle.wait_seconds("Agent1", "10.0.0.1") == 0
+        assert await throttle.attempt("Agent1", "10.0.0.1") == 0
         await throttle.failed("Agent1", "10.0.0.1")
-    wait = await throttle.wait_seconds("agent1", "10.0.0.9")  # same user, any address, any case
+    wait = await throttle.attempt("agent1", "10.0.0.9")  # same user, any address, any case
     assert 0 < wait <= LIMITS["user"][1]
-    assert await throttle.wait_seconds("agent2", "10.0.0.9") == 0
+    assert await throttle.attempt("agent2", "10.0.0.9") == 0
     if hasattr(throttle, "advance"):
         throttle.advance(LIMITS["user"][1] + 1)  # the window passes
-        assert await throttle.wait_seconds("agent1", "10.0.0.9") == 0
+        assert await throttle.attempt("agent1", "10.0.0.9") == 0
     await throttle.succeeded("agent1")
-    assert await throttle.wait_seconds("agent1", "10.0.0.9") == 0
+    assert await throttle.attempt("agent1", "10.0.0.9") == 0
 
 
-async def test_address_limit_across_names(throttle):
-    for i in range(LIMITS["ip"][0]):
+async def test_past_the_address_limit_a_second_failure_uses_up_the_name(throttle):
+    for i in range(LIMITS["ip"][0] + 1):
+        assert await throttle.attempt(f"guess{i}", "10.9.9.9") == 0
         await throttle.failed(f"guess{i}", "10.9.9.9")
-    assert await throttle.wait_seconds("someone", "10.9.9.9") > 0
-    assert await throttle.wait_seconds("someone", "10.9.9.8") == 0
+    assert await throttle.attempt("guess1", "10.9.9.9") == 0  # a second guess at a name: checked …
+    await throttle.failed("guess1", "10.9.9.9")
+    assert await throttle.attempt("guess1", "10.9.9.9") > 0  # … and wrong: that name is done
+    assert await throttle.attempt("guess1", "10.9.9.8") > 0  # for the window, from anywhere
+    assert await throttle.attempt("someone", "10.9.9.9") == 0  # a name with no failure: allowed
+    assert await throttle.attempt("guess2", "10.9.9.9") == 0  # a correct password here is let in
+    await throttle.succeeded("guess2")
 
 
 async def test_login_answers_429_after_too_many_failures(sqlite_url, aiohttp_client):

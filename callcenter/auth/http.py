@@ -1,7 +1,7 @@
 """POST /api/session (login), DELETE /api/session (logout), GET /api/me.
 
-Login and logout are public endpoints (no session needed). Failed logins are throttled per
-username and per address (``auth.throttle``): 429 with ``Retry-After`` once over the limit. The
+Login and logout are public endpoints (no session needed). Logins are throttled per username,
+and per address for names that already failed (``auth.throttle``): 429 with ``Retry-After``. The
 session cookie is HttpOnly, SameSite=Lax, Secure when configured, for the session's lifetime.
 """
 
@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from callcenter.appkeys import AUTH, LOGIN_THROTTLE, SETTINGS
 from callcenter.auth.identity import CurrentUser
+from callcenter.auth.throttle import client_address
 from callcenter.errors import NotAuthenticated, TooManyAttempts
 from callcenter.web.api import ApiModel, endpoint, json_response
 from callcenter.web.middleware import COOKIE
@@ -57,8 +58,11 @@ def _user_json(user: CurrentUser) -> dict[str, object]:
           body=LoginIn, response=SessionOut, tag=TAG)
 async def login(request: web.Request, user: CurrentUser | None, body: LoginIn) -> web.Response:
     username = body.username[:MAX_USERNAME]
-    throttle, ip = request.app[LOGIN_THROTTLE], request.remote or "?"
-    wait = await throttle.wait_seconds(username, ip)
+    settings = request.app[SETTINGS]
+    throttle = request.app[LOGIN_THROTTLE]
+    ip = client_address(request.remote, request.headers.getall("X-Forwarded-For", []),
+                        settings.trusted_proxy_networks)
+    wait = await throttle.attempt(username, ip)  # counted before the password is checked
     if wait:
         raise TooManyAttempts("登录失败次数过多，请稍后再试 (too many failed logins)", retry_after=wait)
     try:
@@ -67,7 +71,6 @@ async def login(request: web.Request, user: CurrentUser | None, body: LoginIn) -
         await throttle.failed(username, ip)
         raise
     await throttle.succeeded(username)
-    settings = request.app[SETTINGS]
     resp = json_response({"user": _user_json(user)})
     resp.set_cookie(COOKIE, token, httponly=True, samesite="Lax", secure=settings.secure_cookies,
                     max_age=settings.session_ttl, path="/")
