@@ -3,18 +3,20 @@
 A :class:`Table` holds raw values and a *kind* per column; :func:`display` formats a value the
 way the page shows it (rates as 66.7%, fen as yuan 38.00, "—" for no data). CSV carries the
 displayed text (what a person reads); XLSX carries numbers with a number format, so a
-spreadsheet can compute with them.
+spreadsheet can compute with them. Every cell of both goes through
+:func:`callcenter.spreadsheets.safe_cell`: text typed by people (a model name, a region) never
+reaches a spreadsheet as a formula.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from callcenter.analysis.monthly import MonthlyReport
+from callcenter.spreadsheets import SafeCsvWriter, safe_row
 
 # Column kinds: text, int, rate (0…1), min, h, fen (money), permille (per 1,000), score (of 5),
 # mixed (a (value, kind) pair per cell: the summary's value column).
@@ -112,7 +114,7 @@ def cell_text(value: Any, kind: str) -> str:
 def to_csv(report: MonthlyReport) -> bytes:
     """UTF-8 with a BOM (Excel opens it as UTF-8), one block per table, a blank line between."""
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = SafeCsvWriter(buf)
     w.writerow(["售后数据统计分析表 SA-DA-006", report.period.label, f"时区 {report.timezone}",
                 f"生成于 {report.generated_at.astimezone(ZoneInfo(report.timezone)).isoformat(timespec='minutes')}"])
     for t in tables(report):
@@ -149,14 +151,14 @@ def to_xlsx(report: MonthlyReport) -> bytes:
     for i, t in enumerate(tables(report)):
         ws = wb.active if i == 0 else wb.create_sheet()
         ws.title = sheet_names[t.key]
-        ws.append([t.title, report.period.label])
+        ws.append(safe_row([t.title, report.period.label]))
         ws["A1"].font = Font(bold=True)
-        ws.append([h for h, _ in t.columns])
+        ws.append(safe_row(h for h, _ in t.columns))
         for cell in ws[2]:
             cell.font = Font(bold=True)
         for row in t.rows:
             values = [_xlsx_value(v, k) for v, (_, k) in zip(row, t.columns)]
-            ws.append([v for v, _ in values])
+            ws.append(safe_row(v for v, _ in values))
             for cell, (_, fmt) in zip(ws[ws.max_row], values):
                 if fmt:
                     cell.number_format = fmt
