@@ -367,11 +367,12 @@ class AgentStateService:
         supervisor when a queue crosses a threshold (posted by the leader only, once)."""
         messages: list[tuple[int | None, dict[str, Any]]] = []
         shown = {row["user_id"] for row in snap["agents"]}
-        for uid in [u for u in self._told if u not in shown]:
+        for uid in [u for u, key in self._told.items() if key and u not in shown]:
             # Out of every queue (logged out, or Asterisk restarted and forgot them): the desk
-            # must not go on saying "available".
-            if self._told.pop(uid):
-                messages.append((uid, {"type": "agent.state", "agent": None}))
+            # must not go on saying "available". Remembered as "in none", so coming back is a
+            # change the desk hears of too.
+            self._told[uid] = ()
+            messages.append((uid, {"type": "agent.state", "agent": None}))
         for row in snap["agents"]:
             uid = row["user_id"]
             if uid is None:
