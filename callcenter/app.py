@@ -112,6 +112,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(mailbox.run(ready.set, resubscribed), name="mailbox"))
         await asyncio.wait_for(ready.wait(), 10)
     mailbox.on_deliver(hub.deliver)
+    mailbox.on_session_end(hub.end_session)  # a logout on any instance closes its sockets here
     app[MAILBOX], app[HUB] = mailbox, hub
     yield
     await _stop(*tasks)

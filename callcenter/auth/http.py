@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from callcenter.appkeys import AUTH, LOGIN_THROTTLE, SETTINGS
+from callcenter.appkeys import AUTH, LOGIN_THROTTLE, MAILBOX, SETTINGS
 from callcenter.auth.identity import CurrentUser
 from callcenter.auth.throttle import client_address
 from callcenter.errors import NotAuthenticated, TooManyAttempts
@@ -83,7 +83,10 @@ async def login(request: web.Request, user: CurrentUser | None, body: LoginIn) -
 async def logout(request: web.Request, user: CurrentUser | None) -> web.Response:
     token = request.cookies.get(COOKIE)
     if token:
-        await request.app[AUTH].logout(token)
+        auth = request.app[AUTH]
+        await auth.logout(token)
+        # Its websockets close too, on every instance (callcenter.realtime.hub.end_session).
+        await request.app[MAILBOX].end_session(auth.session_key(token))
     resp = json_response({"ok": True})
     resp.del_cookie(COOKIE, path="/")
     return resp

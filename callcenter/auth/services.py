@@ -159,6 +159,24 @@ class AuthService:
                 self._cache.clear()
         self._cache[key] = (user, expires, t + self._cache_s)
 
+    @staticmethod
+    def session_key(token: str) -> str:
+        """What names a session apart from its cookie (the stored hash): safe to publish."""
+        return _token_hash(token)
+
+    async def seconds_left(self, key: str) -> float | None:
+        """Seconds until the session ``key`` expires (None: gone, expired, or its user
+        deactivated). Reading does not slide the expiry: only requests do."""
+        async with self._sessionmaker() as s:
+            row = (await s.execute(
+                select(LoginSession.expires_at, User.active).join(User, User.id == LoginSession.user_id)
+                .where(LoginSession.token_hash == key))).first()
+        if row is None or not row.active:
+            return None
+        expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.UTC)
+        left = (expires - self._clock()).total_seconds()
+        return left if left > 0 else None
+
     async def logout(self, token: str) -> None:
         key = _token_hash(token)
         self._cache.pop(key, None)

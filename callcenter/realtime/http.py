@@ -8,6 +8,7 @@ gap is larger than what is kept. Client → server: ``{"type": "ping"}`` → ``{
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -16,10 +17,12 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from callcenter.appkeys import CONNECTOR, HUB, LEADERSHIP, MAILBOX
+from callcenter.appkeys import AUTH, CONNECTOR, HUB, LEADERSHIP, MAILBOX
+from callcenter.auth.services import AuthService
+from callcenter.realtime.hub import SESSION_ENDED
 from callcenter.errors import ValidationFailed
 from callcenter.web.origins import check_origin
-from callcenter.web.middleware import current_user
+from callcenter.web.middleware import COOKIE, current_user
 
 log = logging.getLogger("callcenter.ws")
 _SEQ = re.compile(r"[0-9]{1,18}")  # ASCII digits only ("²".isdigit() is True)
@@ -28,6 +31,37 @@ routes = web.RouteTableDef()
 
 def _dumps(o: dict) -> str:
     return json.dumps(o, ensure_ascii=False, separators=(",", ":"))
+
+
+def session_of(request: web.Request) -> str | None:
+    """The key of the login session behind the request's cookie (None without a cookie)."""
+    token = request.cookies.get(COOKIE)
+    return AuthService.session_key(token) if token else None
+
+
+async def close_when_session_expires(ws: web.WebSocketResponse, auth: AuthService, key: str) -> None:
+    """Close ``ws`` (code 4401) once its login session has expired — looked up again when it
+    is due, since requests slide the expiry — or is gone. A logout closes it sooner, on every
+    instance, through the mailbox (``WebsocketHub.end_session``). Cancelled with the socket."""
+    while not ws.closed:
+        try:
+            left = await auth.seconds_left(key)
+        except Exception:  # the database is away: keep the socket, look again soon
+            log.warning("ws: could not read a session's expiry; retrying", exc_info=True)
+            await asyncio.sleep(30.0)
+            continue
+        if left is None:
+            await ws.close(code=SESSION_ENDED, message=b"session ended")
+            return
+        await asyncio.sleep(min(left + 0.05, 3600.0))
+
+
+def watch_session(request: web.Request, ws: web.WebSocketResponse) -> asyncio.Task | None:
+    """Start :func:`close_when_session_expires` for this socket; the caller cancels it."""
+    key = session_of(request)
+    if key is None:
+        return None
+    return asyncio.create_task(close_when_session_expires(ws, request.app[AUTH], key), name="ws-session")
 
 
 async def answer_pings(ws: web.WebSocketResponse, client: Any, pong: Callable[[], str]) -> None:
@@ -62,7 +96,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4096)
     await ws.prepare(request)
     hub, mailbox = request.app[HUB], request.app[MAILBOX]
-    client = hub.add(ws, user.id, last_seq or 0)
+    client = hub.add(ws, user.id, last_seq or 0, session=session_of(request))
+    watch = watch_session(request, ws)
     try:
         current, missed = await mailbox.since(user.id, last_seq if last_seq is not None else 1 << 62)
         connector = request.app.get(CONNECTOR)
@@ -86,4 +121,6 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await answer_pings(ws, client, lambda: _dumps({"type": "pong", "seq": client.last_seq}))
     finally:
         hub.remove(client)
+        if watch is not None:
+            watch.cancel()
     return ws

@@ -15,16 +15,23 @@ log = logging.getLogger("callcenter.ws")
 
 # Close code for "you fell behind": the browser reconnects and replays from its last seq.
 TOO_SLOW = WSCloseCode.TRY_AGAIN_LATER
+# Close code for "your login session ended" (logout or expiry): reconnecting gets a 401.
+SESSION_ENDED = 4401
 
 
 class Client:
     """One websocket of one agent."""
 
-    __slots__ = ("ws", "agent_id", "queue", "last_seq", "replaying", "pending", "dropped", "writer")
+    __slots__ = ("ws", "agent_id", "session", "queue", "last_seq", "replaying", "pending", "dropped",
+                 "writer")
 
-    def __init__(self, ws: web.WebSocketResponse, agent_id: int, queue_size: int, last_seq: int) -> None:
+    def __init__(self, ws: web.WebSocketResponse, agent_id: int, queue_size: int, last_seq: int,
+                 session: str | None = None) -> None:
         self.ws = ws
         self.agent_id = agent_id
+        # The login session that opened the socket (its key, AuthService.session_key): the
+        # socket ends with it (WebsocketHub.end_session).
+        self.session = session
         # Texts waiting to be written; bounded so a stalled client costs bounded memory.
         self.queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
         # Highest seq handed to this client: replay and live delivery never send one twice.
@@ -92,8 +99,9 @@ class WebsocketHub:
             for c in tuple(clients):
                 c.offer(message)
 
-    def add(self, ws: web.WebSocketResponse, agent_id: int, last_seq: int) -> Client:
-        client = Client(ws, agent_id, self.queue_size, last_seq)
+    def add(self, ws: web.WebSocketResponse, agent_id: int, last_seq: int,
+            session: str | None = None) -> Client:
+        client = Client(ws, agent_id, self.queue_size, last_seq, session)
         self._by_agent[agent_id].add(client)
         client.writer = asyncio.get_running_loop().create_task(client.write_loop())
         return client
@@ -127,6 +135,13 @@ class WebsocketHub:
             else:
                 for m in missed:
                     c.offer(m)
+
+    def end_session(self, session: str) -> None:
+        """A login session ended (logout on any instance): close its sockets here. Called
+        synchronously by the mailbox; the closes run as tasks."""
+        for c in [c for s in self._by_agent.values() for c in s if c.session == session]:
+            c.dropped = True  # nothing more is queued for it
+            asyncio.get_running_loop().create_task(c.ws.close(code=SESSION_ENDED, message=b"session ended"))
 
     async def close_all(self) -> None:
         """Shutdown: close every socket with GOING_AWAY so browsers reconnect elsewhere."""

@@ -23,7 +23,11 @@ from callcenter.realtime.subscription import subscribe_forever
 log = logging.getLogger("callcenter.mailbox")
 
 Deliver = Callable[[int, dict[str, Any]], None]
+SessionEnded = Callable[[str], None]
 CHANNEL = "agent-messages"
+# On the same channel as the messages (so one subscription carries both): a login session that
+# ended, "end-session <session key>"; every instance closes its sockets.
+_END_SESSION = "end-session "
 
 
 class Mailbox(Protocol):
@@ -38,6 +42,12 @@ class Mailbox(Protocol):
         ...
 
     def on_deliver(self, handler: Deliver) -> None: ...
+
+    async def end_session(self, session: str) -> None:
+        """Tell every instance that a login session ended (its sockets must close)."""
+        ...
+
+    def on_session_end(self, handler: SessionEnded) -> None: ...
 
 
 def _seq_of(text: str) -> int:
@@ -58,9 +68,17 @@ class LocalMailbox:
         # has to walk (1000 agents × 200 pops as dicts made every full collection slow).
         self._kept: dict[int, deque[tuple[int, str]]] = {}
         self._deliver: list[Deliver] = []
+        self._ended: list[SessionEnded] = []
 
     def on_deliver(self, handler: Deliver) -> None:
         self._deliver.append(handler)
+
+    def on_session_end(self, handler: SessionEnded) -> None:
+        self._ended.append(handler)
+
+    async def end_session(self, session: str) -> None:
+        for h in self._ended:
+            h(session)
 
     async def post(self, agent_id: int, message: dict[str, Any]) -> dict[str, Any]:
         seq = self._seq.get(agent_id, 0) + 1
@@ -117,9 +135,16 @@ class RedisMailbox:
         self.channel = prefix + CHANNEL
         self._script = redis.register_script(_POST)
         self._deliver: list[Deliver] = []
+        self._ended: list[SessionEnded] = []
 
     def on_deliver(self, handler: Deliver) -> None:
         self._deliver.append(handler)
+
+    def on_session_end(self, handler: SessionEnded) -> None:
+        self._ended.append(handler)
+
+    async def end_session(self, session: str) -> None:
+        await self.redis.publish(self.channel, _END_SESSION + session)
 
     def _keys(self, agent_id: int) -> list[str]:
         return [f"{self.prefix}agent:{agent_id}:seq", f"{self.prefix}agent:{agent_id}:msgs"]
@@ -159,6 +184,10 @@ class RedisMailbox:
                 resubscribed()
 
         def take(data: str) -> None:
+            if data.startswith(_END_SESSION):
+                for e in self._ended:
+                    e(data[len(_END_SESSION):])
+                return
             agent_raw, seq_raw, text = data.split(" ", 2)
             agent_id, message = int(agent_raw), {"seq": int(seq_raw), "_text": text}
             for h in self._deliver:

@@ -26,7 +26,7 @@ from callcenter.wallboard.metrics import FORMULAS
 from callcenter.wallboard.services import WALLBOARD_ID
 from callcenter.wallboard.work import WORK_FORMULAS
 from callcenter.web.api import ApiModel, endpoint, json_response
-from callcenter.realtime.http import answer_pings, check_origin
+from callcenter.realtime.http import answer_pings, check_origin, session_of, watch_session
 from callcenter.web.middleware import current_user
 from callcenter.web.order_pages import page_context, page_user
 
@@ -123,7 +123,8 @@ async def wallboard_socket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4096)
     await ws.prepare(request)
     hub, board = request.app[HUB], request.app[WORK_BOARD]
-    client = hub.add(ws, WALLBOARD_ID, 0)
+    client = hub.add(ws, WALLBOARD_ID, 0, session=session_of(request))  # ends with the session
+    watch = watch_session(request, ws)
     board.clients += 1
     try:
         # What is known now first; later snapshots follow in publish order.
@@ -135,4 +136,6 @@ async def wallboard_socket(request: web.Request) -> web.StreamResponse:
     finally:
         board.clients -= 1
         hub.remove(client)
+        if watch is not None:
+            watch.cancel()
     return ws
