@@ -5,6 +5,12 @@ recorded order and (at ``speed=1``) the recorded rhythm. Only three things diffe
 response carries the client's own ActionID, the recording's own final ``Logoff`` response is
 not replayed, and the client's own actions (Ping, the list actions a connector sends after
 every login, Logoff) are answered as Asterisk would answer them on an idle system.
+
+A recording may hold several TCP sessions (``project_dialplans_session``: Asterisk restarted
+mid-way), bounded by ``{"dir": "meta"}`` connect/disconnect lines; ``{"dir": "note"}`` lines
+are the recorder's comments. Both are skipped. Each client gets the first session; with
+``all_sessions=True`` the server closes the client's socket where the recording's session
+ended and the next client gets the next session (the last one is repeated after that).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from callcenter.ami.codec import FrameDecoder, Malformed, Message, encode_message
+from callcenter.ami.codec import BANNER_PREFIX, FrameDecoder, Malformed, Message, encode_message
 
 log = logging.getLogger("callcenter.simulator")
 
@@ -34,20 +40,38 @@ class Recorded:
     t_ms: float
     inbound: bool  # True: sent by Asterisk
     frame: str  # CRLF-terminated lines, without the blank terminator line
+    session: int = 0  # which TCP session of the recording (0, then 1 after a reconnect …)
 
 
 def load_transcript(path: str | Path) -> list[Recorded]:
-    """Read a ``.jsonl`` recording. Raises ValueError on a line that is not a recorded frame."""
+    """Read a ``.jsonl`` recording: its frames, each with the TCP session it belongs to (a
+    banner starts a session); ``meta`` and ``note`` lines are skipped. Raises ValueError on a
+    line that is not a recorded frame."""
     out = []
+    session = -1
     for n, line in enumerate(Path(path).read_text("utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
             d = json.loads(line)
-            out.append(Recorded(float(d["t_ms"]), d["dir"] == "in", str(d["frame"])))
+            if d["dir"] in ("meta", "note"):
+                continue
+            frame = str(d["frame"])
+            if d["dir"] == "in" and frame.startswith(BANNER_PREFIX):
+                session += 1
+            out.append(Recorded(float(d["t_ms"]), d["dir"] == "in", frame, max(session, 0)))
         except (ValueError, KeyError, TypeError) as e:
             raise ValueError(f"{path}:{n}: not a recorded frame") from e
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Session:
+    banner: str
+    login_out: Recorded
+    login_resp: Recorded
+    login_ok: bool
+    rest: list[Recorded]
 
 
 def _headers(frame: str) -> dict[str, str]:
@@ -71,19 +95,24 @@ class TranscriptReplayServer:
     """A TCP server replaying one recording to each client that connects.
 
     ``speed`` divides the recorded gaps (2.0 = twice as fast); ``None`` writes as fast as
-    possible, order kept.
+    possible, order kept. ``all_sessions``: a recording of several TCP sessions is replayed
+    session by session to successive clients, each socket closed where its session ended (a
+    restarted Asterisk); otherwise every client gets the first session and stays connected.
     """
 
     def __init__(self, path: str | Path, *, speed: float | None = 1.0,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", all_sessions: bool = False) -> None:
         if speed is not None and speed <= 0:
             raise ValueError(f"speed must be > 0 or None, got {speed!r}")
         self.path = Path(path)
         self.speed = speed
         self.host = host
+        self.all_sessions = all_sessions
         self.frames = load_transcript(self.path)
-        # Set once the last recorded frame has been written to a client.
+        # Set once the last recorded frame (of the last session replayed) has been written.
         self.done = asyncio.Event()
+        # Clients that have been given a session (all_sessions: the next one gets the next).
+        self.connections = 0
         # Every action the clients sent, in arrival order.
         self.received: list[Message] = []
         self.port: int | None = None
@@ -93,26 +122,36 @@ class TranscriptReplayServer:
         self._split()
 
     def _split(self) -> None:
-        """Find the banner, the login response and what follows it in the recording."""
-        fr = self.frames
-        self._banner = next(f.frame for f in fr if f.inbound)
+        """Find each session's banner, login response and what follows it."""
+        self._sessions = [
+            self._split_one([f for f in self.frames if f.session == n])
+            for n in range(max((f.session for f in self.frames), default=0) + 1)
+        ]
+        first = self._sessions[0]
+        # The first session, as single-session code reads it.
+        self._banner, self._login_out, self._login_resp = (first.banner, first.login_out,
+                                                           first.login_resp)
+        self._login_ok, self._rest = first.login_ok, first.rest
+
+    @staticmethod
+    def _split_one(fr: list[Recorded]) -> _Session:
+        banner = next(f.frame for f in fr if f.inbound)
         login_i = next(i for i, f in enumerate(fr)
                        if not f.inbound and _headers(f.frame).get("Action", "").lower() == "login")
-        self._login_out = fr[login_i]
         resp_i = next(i for i in range(login_i + 1, len(fr))
                       if fr[i].inbound and fr[i].frame.startswith("Response:"))
-        self._login_resp = fr[resp_i]
-        self._login_ok = _headers(fr[resp_i].frame).get("Response") == "Success"
         logoff_ids = {
             _headers(f.frame).get("ActionID") for f in fr
             if not f.inbound and _headers(f.frame).get("Action", "").lower() == "logoff"
         }
         # The recording's own Logoff answer is only sent if the client itself logs off.
-        self._rest = [
+        rest = [
             f for f in fr[resp_i + 1:]
             if f.inbound and not (f.frame.startswith("Response: Goodbye")
                                   and _headers(f.frame).get("ActionID") in logoff_ids)
         ]
+        return _Session(banner, fr[login_i], fr[resp_i],
+                        _headers(fr[resp_i].frame).get("Response") == "Success", rest)
 
     async def start(self) -> int:
         """Listen on a free port of ``host``; returns it."""
@@ -152,8 +191,11 @@ class TranscriptReplayServer:
         self._writers.add(writer)
         replay: asyncio.Task[None] | None = None
         decoder = FrameDecoder(expect_banner=False)
+        n = min(self.connections, len(self._sessions) - 1) if self.all_sessions else 0
+        self.connections += 1
+        session = self._sessions[n]
         try:
-            writer.write(self._banner.encode("utf-8"))
+            writer.write(session.banner.encode("utf-8"))
             while True:
                 data = await reader.read(65536)
                 if not data:
@@ -164,7 +206,7 @@ class TranscriptReplayServer:
                     self.received.append(msg)
                     action = msg.get("Action", "").lower()
                     if action == "login" and replay is None:
-                        replay = asyncio.create_task(self._replay(writer, msg))
+                        replay = asyncio.create_task(self._replay(writer, msg, n))
                     elif not self._answer(writer, msg, action):
                         return
         except (ConnectionError, asyncio.CancelledError):
@@ -199,23 +241,24 @@ class TranscriptReplayServer:
                                          ("Message", "Not available in a replayed session")]))
         return True
 
-    async def _replay(self, writer: asyncio.StreamWriter, login: Message) -> None:
+    async def _replay(self, writer: asyncio.StreamWriter, login: Message, n: int = 0) -> None:
         loop = asyncio.get_running_loop()
         speed = self.speed
-        if not self._login_ok:
+        session = self._sessions[n]
+        if not session.login_ok:
             # Asterisk's deliberate delay before refusing, as recorded (~1 s).
-            delay = (self._login_resp.t_ms - self._login_out.t_ms) / 1000
+            delay = (session.login_resp.t_ms - session.login_out.t_ms) / 1000
             await asyncio.sleep(delay / speed if speed else 0)
-        writer.write((_with_action_id(self._login_resp.frame, login.get("ActionID"))
+        writer.write((_with_action_id(session.login_resp.frame, login.get("ActionID"))
                       + "\r\n").encode("utf-8"))
-        if not self._login_ok:
+        if not session.login_ok:
             await writer.drain()
             writer.close()
             self.done.set()
             return
-        base_t = self._login_resp.t_ms
+        base_t = session.login_resp.t_ms
         start = loop.time()
-        for f in self._rest:
+        for f in session.rest:
             if speed is not None:
                 due = start + (f.t_ms - base_t) / 1000 / speed
                 delay = due - loop.time()
@@ -225,5 +268,9 @@ class TranscriptReplayServer:
             if speed is None:
                 await writer.drain()
         await writer.drain()
-        log.debug("replayed %d frames of %s", len(self._rest), self.path.name)
-        self.done.set()
+        log.debug("replayed %d frames of %s (session %d)", len(session.rest), self.path.name, n)
+        last = n == len(self._sessions) - 1
+        if self.all_sessions and not last:
+            writer.close()  # the recorded Asterisk went away here (a restart)
+        else:
+            self.done.set()
