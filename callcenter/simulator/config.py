@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -45,6 +46,22 @@ class QueueConfig:
     service_level: int = 20
 
 
+# manager.conf's ``channelvars`` as the project's own ``dialplans/manager.conf`` sets it: the
+# simulator is at least as hard as a real Asterisk with our configuration.
+PROJECT_CHANNELVARS: tuple[str, ...] = ("CALLBACK_JOB", "WORK_ORDER")
+_VARNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}\Z")
+
+
+def parse_channelvars(spec: str) -> tuple[str, ...]:
+    """``CALLBACK_JOB,WORK_ORDER`` → ("CALLBACK_JOB", "WORK_ORDER"); "" → () (no channel
+    variables on events). Raises ValueError naming the bad name."""
+    names = tuple(filter(None, (n.strip() for n in spec.split(","))))
+    for n in names:
+        if not _VARNAME.match(n):
+            raise ValueError(f"--channelvars {spec!r}: bad variable name {n!r}")
+    return names
+
+
 def default_members(style: str, count: int = 5) -> tuple[MemberConfig, ...]:
     if style == "iax2":
         return tuple(
@@ -81,6 +98,12 @@ class SimulatorConfig:
     survey_rule: SurveyRule = field(default=lab_survey_rule)
     # Queue an answered ``Context: callback`` customer joins.
     callback_queue: str = "aftersales"
+    # manager.conf ``channelvars``: one ``ChanVariable: NAME=value`` header per name (prefixed
+    # ``Dest``/``LocalOne``/``LocalTwo`` for the other channels of an event) on every event
+    # built from a channel snapshot, and ``ChanVariable(<channel>): NAME=value`` on an answered
+    # OriginateResponse (project_dialplans_session). Default: the project's manager.conf; ()
+    # is the lab's manager.conf of the other recordings (no such headers).
+    channelvars: tuple[str, ...] = PROJECT_CHANNELVARS
 
     def __post_init__(self) -> None:
         if self.style not in ("local", "iax2"):
@@ -91,6 +114,13 @@ class SimulatorConfig:
             object.__setattr__(
                 self, "queues", (QueueConfig("aftersales", default_members(self.style)),)
             )
+        if isinstance(self.channelvars, str):
+            object.__setattr__(self, "channelvars", parse_channelvars(self.channelvars))
+        else:
+            object.__setattr__(self, "channelvars", tuple(self.channelvars))
+        for n in self.channelvars:
+            if not _VARNAME.match(n):
+                raise ValueError(f"channelvars: bad variable name {n!r}")
         names = [q.name for q in self.queues]
         if len(set(names)) != len(names):
             raise ValueError(f"queues: duplicate queue name in {names}")

@@ -42,31 +42,66 @@ class Engine:
         # Simulated epoch at start: real wall clock, so Uniqueids look like Asterisk's.
         self._epoch0 = time.time()
         self.started = int(self._epoch0)
+        # Wall-clock (monotonic) instant of the last (re)start: FullyBooted's Uptime.
+        self.booted = time.monotonic()
         # Live channels by Uniqueid, in creation order (CoreShowChannels/Status list them so).
         self.channels: dict[str, Channel] = {}
         self.queues: dict[str, QueueState] = {}
-        for q in config.queues:
+        # Device → number of agent legs ringing or talking on it (ringinuse=no: busy if > 0).
+        self.busy: dict[str, int] = {}
+        self._load_queues()
+        self.sinks: set[Sink] = set()
+        self._members_changed = asyncio.Event()
+        # Background call flows; cancelled by the simulator's stop() and restart().
+        self.tasks: set[asyncio.Task[object]] = set()
+        # The part of ``tasks`` a restart leaves running (the traffic generator).
+        self.persistent: set[asyncio.Task[object]] = set()
+
+    def _load_queues(self) -> None:
+        """queues.conf as at boot: static members only, every counter at zero."""
+        self.queues = {}
+        for q in self.config.queues:
             qs = QueueState(q.name, q.strategy, q.ring_timeout, q.retry, q.max_wait,
                             q.service_level)
             for m in q.members:
                 qs.members.append(Member(m.name, m.interface, login_time=self.started))
             self.queues[q.name] = qs
-        # Device → number of agent legs ringing or talking on it (ringinuse=no: busy if > 0).
-        self.busy: dict[str, int] = {}
-        self.sinks: set[Sink] = set()
-        self._members_changed = asyncio.Event()
-        # Background call flows; cancelled by the simulator's stop().
-        self.tasks: set[asyncio.Task[object]] = set()
 
-    def spawn(self, coro: Coroutine[object, object, object]) -> asyncio.Task[object]:
-        """Run a call flow in the background; its failure is logged, never silent."""
+    def forget(self) -> None:
+        """What a restarting Asterisk loses: every channel and waiting caller, the dynamic
+        queue members (``persistentmembers = no``), queue counters, id counters."""
+        self.channels.clear()
+        self.busy.clear()
+        self.ids = Ids()
+        self._load_queues()
+        self.members_changed()
+
+    def boot(self, *, fresh: bool = False) -> None:
+        """Start counting Uptime from now. ``fresh`` (after :meth:`forget`): the queues are
+        loaded again, their static members logged in now."""
+        self.booted = time.monotonic()
+        if fresh:
+            self.started = int(self.now())
+            self._load_queues()
+
+    def uptime(self) -> int:
+        """Wall-clock seconds since the (re)start, as FullyBooted's Uptime reports them."""
+        return int(time.monotonic() - self.booted)
+
+    def spawn(self, coro: Coroutine[object, object, object], *,
+              persistent: bool = False) -> asyncio.Task[object]:
+        """Run a call flow in the background; its failure is logged, never silent.
+        ``persistent``: not a call (the traffic generator), so a restart does not end it."""
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
+        if persistent:
+            self.persistent.add(task)
         task.add_done_callback(self._task_done)
         return task
 
     def _task_done(self, task: asyncio.Task[object]) -> None:
         self.tasks.discard(task)
+        self.persistent.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("simulated call flow failed", exc_info=task.exception())
 
@@ -86,7 +121,7 @@ class Engine:
         """``uniqueid``: the one an Originate's ``ChannelId`` chose (default: the next one)."""
         now = self.now()
         uid = uniqueid or self.ids.uniqueid(now)
-        ch = Channel(name, uid, linkedid or uid, now, tech)
+        ch = Channel(name, uid, linkedid or uid, now, tech, manager_vars=self.config.channelvars)
         self.channels[uid] = ch
         return ch
 

@@ -40,12 +40,14 @@ def snapshot(
     state: int | None = None,
 ) -> Fields:
     """The 14-header channel block (``Channel`` … ``Linkedid``), optionally prefixed
-    (``Dest``, ``LocalOne``). ``exten``/``conn``/``state`` override what one event shows: Asterisk
+    (``Dest``, ``LocalOne``), then one ``{prefix}ChanVariable: NAME=value`` per manager.conf
+    ``channelvars`` entry (``ast_manager_build_channel_state_string_prefix``; none when
+    channelvars is empty). ``exten``/``conn``/``state`` override what one event shows: Asterisk
     publishes slightly different snapshots of the same channel to different events."""
     st = ch.state if state is None else state
     cn, cna = (ch.conn_num, ch.conn_name) if conn is None else conn
     p = prefix
-    return [
+    fields = [
         (p + "Channel", ch.name),
         (p + "ChannelState", str(st)),
         (p + "ChannelStateDesc", STATE_DESC[st]),
@@ -61,6 +63,9 @@ def snapshot(
         (p + "Uniqueid", ch.uniqueid),
         (p + "Linkedid", ch.linkedid),
     ]
+    if ch.manager_vars:
+        fields += ch.manager_var_fields(p)
+    return fields
 
 
 def chan_event(name: str, ch: Channel, *extra: tuple[str, str], priv: str = CALL) -> Event:
@@ -202,8 +207,14 @@ def originate_response(
     uniqueid: str,
     cid_num: str,
     cid_name: str,
+    chan: Channel | None = None,
 ) -> Event:
-    """``target`` is ``[Context, Exten]`` or ``[Application, Data]`` as the Originate gave them."""
+    """``target`` is ``[Context, Exten]`` or ``[Application, Data]`` as the Originate gave them.
+
+    ``chan`` is the answered channel: OriginateResponse goes through Asterisk's older
+    ``manager_event`` path, which names the channel in the key of each channelvars header,
+    ``ChanVariable(<channel name>): NAME=value``, after every other header
+    (project_dialplans_session line 318). A failure has no channel, so no such header."""
     fields: Fields = [("ActionID", action_id)] if action_id is not None else []
     fields += [("Response", "Success" if success else "Failure"), ("Channel", channel)]
     fields += target
@@ -213,7 +224,17 @@ def originate_response(
         ("CallerIDNum", cid_num),
         ("CallerIDName", cid_name),
     ]
+    if chan is not None:
+        key = f"ChanVariable({chan.name})"
+        fields += [(key, f"{n}={chan.variables.get(n, '')}") for n in chan.manager_vars]
     return ("OriginateResponse", CALL, fields)
+
+
+def shutdown(restart: bool) -> Event:
+    """What ``core restart now`` / ``core stop now`` sends before closing every manager
+    session (project_dialplans_session line 381)."""
+    return ("Shutdown", SYSTEM,
+            [("Shutdown", "Cleanly"), ("Restart", "True" if restart else "False")])
 
 
 def fully_booted(uptime: int, last_reload: int) -> Event:

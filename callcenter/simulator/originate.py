@@ -165,12 +165,16 @@ async def originate(eng: Engine, req: OriginateRequest) -> bool:
            F.dial("DialEnd", None, F.snapshot(o1, "Dest"), ("DialStatus", "ANSWER"))]
     response = (
         [F.originate_response(req.action_id, True, o1.name, req.target, 4, o1.uniqueid,
-                              o1.cid_num, o1.cid_name)]
+                              o1.cid_num, o1.cid_name, o1)]
         if req.is_async else []
     )
     if req.context == "callback" and eng.config.callback_queue in eng.queues:
         eng.emit(ev)
         o1.context, o1.exten = "callback", "s"
+        # dialplans/callback.conf: Set(__CALLBACK_JOB=…), Set(__WORK_ORDER=…): the agent's
+        # leg inherits both (project_dialplans_session lines 330-333).
+        for name in ("CALLBACK_JOB", "WORK_ORDER"):
+            o1.set_var("__" + name, o1.variables.get(name, ""))
         if o2 is not None:
             o2.priority = 9
         q = eng.queues[eng.config.callback_queue]
@@ -180,6 +184,13 @@ async def originate(eng: Engine, req: OriginateRequest) -> bool:
     eng.emit(ev + response + [F.device_state(device, "INUSE")])
     eng.spawn(_after_answer(eng, req, o1, o2, device))
     return True
+
+
+def _set_variables(req: OriginateRequest, *chans: Channel | None) -> None:
+    for ch in chans:
+        if ch is not None:
+            for name, value in req.variables.items():
+                ch.set_var(name, value)
 
 
 def _dial(eng: Engine, req: OriginateRequest, number: str) -> tuple[Channel, Channel | None, str]:
@@ -192,11 +203,18 @@ def _dial(eng: Engine, req: OriginateRequest, number: str) -> tuple[Channel, Cha
         context = base.partition("@")[2] or "default"
         seq = eng.ids.local_seq()
         o1 = eng.new_channel(f"Local/{base}-{seq};1", "Local", uniqueid=req.channel_id or None)
-        o2 = eng.new_channel(f"Local/{base}-{seq};2", "Local", o1.linkedid)
+        # With a ChannelId (and no OtherChannelId) Asterisk names the ;2 half "<ChannelId>;2"
+        # (project_dialplans_session line 281).
+        o2 = eng.new_channel(f"Local/{base}-{seq};2", "Local", o1.linkedid,
+                             uniqueid=f"{req.channel_id};2" if req.channel_id else None)
         for o in (o1, o2):
             o.context, o.exten = context, number
         o2.state = 4
         ev += [F.chan_event("Newchannel", o1), F.chan_event("Newchannel", o2)]
+        # The Originate's variables are set once both halves exist (the Local driver gives
+        # ;2 a copy): Newchannel shows them empty, every later event of either half set
+        # (project_dialplans_session lines 172-179, 310-317).
+        _set_variables(req, o1, o2)
         if req.cid_num != UNKNOWN:
             _set_cid(o1, req)
             o1.conn_num = o1.cid_num
@@ -214,6 +232,7 @@ def _dial(eng: Engine, req: OriginateRequest, number: str) -> tuple[Channel, Cha
         o1.context, o1.exten = "default", "s"
         o2 = None
         ev.append(F.chan_event("Newchannel", o1))
+        _set_variables(req, o1)
         if req.cid_num != UNKNOWN:
             _set_cid(o1, req)
             ev += [F.newcallerid(o1), F.chan_event("NewConnectedLine", o1)]

@@ -177,6 +177,11 @@ def ring(eng: Engine, caller: QueueCaller, q: QueueState, m: Member) -> AgentLeg
         else:
             a1.cid_num = c.exten
         ev.append(F.newcallerid(a1))
+        # Queue() hands the caller's inheritable (``__``) variables to the leg it dials, and
+        # the Local driver copies them to ;2: from here on both halves show them
+        # (project_dialplans_session lines 326-333).
+        a1.inherit_from(c)
+        a2.inherit_from(c)
         a2.cid_num, a2.cid_name = c.cid_num, c.cid_name
         a2.conn_num, a2.conn_name = a1.cid_num, a1.cid_name
         ev += [F.newcallerid(a2), F.chan_event("NewConnectedLine", a2),
@@ -196,6 +201,7 @@ def ring(eng: Engine, caller: QueueCaller, q: QueueState, m: Member) -> AgentLeg
         a.context, a.exten = "default", "s"
         a.app, a.app_data = "AppQueue", "(Outgoing Line)"
         ev = [F.chan_event("Newchannel", a)]
+        a.inherit_from(c)
         a.context = ""
         ev.append(F.varset(a, "DIALEDPEERNUMBER", f"{peer}/{peer}"))
         a.state, a.exten = 5, c.exten

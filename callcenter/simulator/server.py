@@ -137,8 +137,10 @@ class Session(asyncio.Protocol):
             log.info("manager user %s logged in", cfg.username)
             self.reply([("Response", "Success"), *_aid(msg),
                         ("Message", "Authentication accepted")])
-            uptime = int(self._eng.now()) - self._eng.started
-            name, priv, fields = F.fully_booted(uptime + 100, uptime + 65)
+            # Seconds since the simulator (re)started: 0 right after a restart, which is how
+            # a client tells a restarted Asterisk from a dropped connection.
+            uptime = self._eng.uptime()
+            name, priv, fields = F.fully_booted(uptime, uptime)
             data = encode_message([("Event", name), ("Privilege", priv), *fields])
             if cfg.full_events:  # the security class, which a ``read = all`` user also gets
                 data += encode_message(self._successful_auth())
@@ -170,6 +172,7 @@ class AmiSimulator:
         port = await sim.start()
         linkedid = await sim.place_call(caller="13800138000", caller_name="Zhang San")
         await sim.wait_call(linkedid)
+        await sim.restart(down_for=1.0)  # like ``core restart now``
         await sim.aclose()
     """
 
@@ -182,17 +185,85 @@ class AmiSimulator:
         self._server: asyncio.Server | None = None
         self._calls: dict[str, asyncio.Task[object]] = {}
         self.port: int | None = None
+        # Set while restart() has the simulated Asterisk down.
+        self._restarting = False
+        self._restart_task: asyncio.Task[None] | None = None
+        self._stopped = False
 
     async def start(self) -> int:
         """Listen on ``config.host``/``config.port`` (0 = any free port); returns the port.
         Raises OSError if the address is taken."""
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: Session(self), self.config.host,
-                                                self.config.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-        log.info("AMI simulator listening on %s:%d (style %s, full events %s)",
-                 self.config.host, self.port, self.config.style, self.config.full_events)
+        self._stopped = False
+        await self._listen(self.config.port)
+        self.engine.boot()
+        assert self.port is not None
+        log.info("AMI simulator listening on %s:%d (style %s, full events %s, channelvars %s)",
+                 self.config.host, self.port, self.config.style, self.config.full_events,
+                 ",".join(self.config.channelvars) or "-")
         return self.port
+
+    async def _listen(self, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: Session(self), self.config.host, port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    @property
+    def restarting(self) -> bool:
+        """True while :meth:`restart` has the simulated Asterisk down."""
+        return self._restarting
+
+    @property
+    def is_up(self) -> bool:
+        """Listening (started, not stopped, not down for a restart)."""
+        return self._server is not None
+
+    async def restart(self, down_for: float = 1.0) -> None:
+        """Restart the simulated Asterisk as ``core restart now`` does (project_dialplans_session
+        lines 380-417).
+
+        Every logged-in client gets ``Event: Shutdown`` (``Shutdown: Cleanly``,
+        ``Restart: True``), then every client socket is closed and the port stops listening;
+        call flows end without further events and the simulator forgets every channel, waiting
+        caller and dynamic queue member (static members from the config stay, with their
+        counters back at zero, as do the queues' counters). For ``down_for`` wall seconds
+        connections are refused; then it listens again on the same port, and FullyBooted
+        reports ``Uptime: 0`` / ``LastReload: 0``, counting from there. The traffic generator
+        keeps its schedule but places no calls while the simulator is down.
+
+        Returns once it listens again. Raises RuntimeError if the simulator is not started,
+        OSError if the port cannot be bound again. A restart already under way is awaited,
+        not repeated."""
+        if self._restart_task is None or self._restart_task.done():
+            if self._server is None:
+                raise RuntimeError("the simulator is not listening")
+            self._restart_task = asyncio.get_running_loop().create_task(self._restart(down_for))
+        await asyncio.shield(self._restart_task)
+
+    async def _restart(self, down_for: float) -> None:
+        eng = self.engine
+        log.warning("simulated Asterisk restarting (down for %.1f s)", down_for)
+        self._restarting = True
+        try:
+            server, self._server = self._server, None
+            if server is not None:
+                server.close()  # refuse new connections from now on
+            eng.emit([F.shutdown(restart=True)])
+            for s in list(self.sessions):
+                s.close()  # after the Shutdown frame is flushed
+            flows = [t for t in eng.tasks if t not in eng.persistent]
+            for t in flows:
+                t.cancel()
+            await asyncio.gather(*flows, return_exceptions=True)
+            eng.forget()
+            await asyncio.sleep(max(down_for, 0.0))
+            if self._stopped:
+                return
+            assert self.port is not None
+            eng.boot(fresh=True)
+            await self._listen(self.port)
+            log.warning("simulated Asterisk up again on %s:%d", self.config.host, self.port)
+        finally:
+            self._restarting = False
 
     @property
     def clients(self) -> int:
@@ -217,8 +288,11 @@ class AmiSimulator:
         ``caller=None`` is an anonymous caller (``<unknown>``). Durations are simulated
         seconds. Members named in ``no_answer_members`` ring until AgentRingNoAnswer; with
         ``abandon_after`` the caller hangs up after that long in the queue. Raises KeyError for
-        an unknown queue. Follow the call with :meth:`wait_call`.
+        an unknown queue, RuntimeError while a :meth:`restart` has the simulator down. Follow
+        the call with :meth:`wait_call`.
         """
+        if self._restarting:
+            raise RuntimeError("the simulated Asterisk is restarting")
         eng = self.engine
         q = eng.queues[queue]
         did = did or self.config.hotline
@@ -244,11 +318,18 @@ class AmiSimulator:
 
     async def wait_call(self, linkedid: str) -> str | None:
         """Wait for the call's flow to end; returns "completed", "abandoned", "timeout", or
-        None if the call is unknown or already over. Wrap in ``asyncio.timeout`` to bound it."""
+        None if the call is unknown, already over, or cut by a restart or stop. Wrap in
+        ``asyncio.timeout`` to bound it."""
         task = self._calls.get(linkedid)
         if task is None:
             return None
-        result = await asyncio.shield(task)
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if task.cancelled() and (me is None or not me.cancelling()):
+                return None
+            raise
         return str(result)
 
     async def run_traffic(self, rate: float, duration: float | None = None,
@@ -269,14 +350,18 @@ class AmiSimulator:
 
     def start_traffic(self, rate: float, duration: float | None = None,
                       callers: Sequence[str] = (), **profile: object) -> asyncio.Task[object]:
-        """:meth:`run_traffic` in the background; :meth:`stop` cancels it."""
-        return self.engine.spawn(self.run_traffic(rate, duration, callers, **profile))
+        """:meth:`run_traffic` in the background; :meth:`stop` cancels it (a restart does not)."""
+        return self.engine.spawn(self.run_traffic(rate, duration, callers, **profile),
+                                 persistent=True)
 
     def stop(self) -> _Stopped:
         """Stop listening, abort clients, cancel every call flow and generator. Idempotent.
 
         Takes effect at once; the result may be awaited to wait until the cancelled tasks
         have finished (``sim.stop()`` and ``await sim.stop()`` both work)."""
+        self._stopped = True
+        if self._restart_task is not None and not self._restart_task.done():
+            self._restart_task.cancel()
         if self._server is not None:
             self._server.close()
             self._server = None

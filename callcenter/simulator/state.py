@@ -34,6 +34,41 @@ class Channel:
     app: str = ""
     app_data: str = ""
     bridge_id: str = ""
+    # Channel variables by bare name (``__CALLBACK_JOB`` is kept as ``CALLBACK_JOB``) …
+    variables: dict[str, str] = field(default_factory=dict)
+    # … and how far each is inherited by channels this one dials: 2 for ``__`` (always),
+    # 1 for ``_`` (to the next channel only), absent: not inherited.
+    inherit: dict[str, int] = field(default_factory=dict)
+    # manager.conf ``channelvars`` (SimulatorConfig.channelvars): which variables every
+    # snapshot of this channel shows, in this order.
+    manager_vars: tuple[str, ...] = ()
+
+    def set_var(self, name: str, value: str) -> None:
+        """``Set(NAME=value)``; a ``_``/``__`` prefix marks it inheritable, as in Asterisk."""
+        bare = name.lstrip("_")
+        if not bare:
+            return
+        self.variables[bare] = value
+        level = min(len(name) - len(bare), 2)
+        if level:
+            self.inherit[bare] = level
+        else:
+            self.inherit.pop(bare, None)
+
+    def inherit_from(self, parent: Channel) -> None:
+        """What ``ast_channel_inherit_variables`` copies to a channel ``parent`` dials: its
+        ``__`` variables (still ``__``) and ``_`` variables (no longer inheritable)."""
+        for bare, level in parent.inherit.items():
+            self.variables[bare] = parent.variables.get(bare, "")
+            if level == 2:
+                self.inherit[bare] = 2
+            else:
+                self.inherit.pop(bare, None)
+
+    def manager_var_fields(self, prefix: str = "") -> list[tuple[str, str]]:
+        """``{prefix}ChanVariable: NAME=value``, one per configured name, "" when unset."""
+        key = prefix + "ChanVariable"
+        return [(key, f"{n}={self.variables.get(n, '')}") for n in self.manager_vars]
 
 
 @dataclass(slots=True, eq=False)

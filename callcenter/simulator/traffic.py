@@ -44,7 +44,8 @@ def _random_mobile(rng: random.Random) -> str:
 async def run_traffic(sim: AmiSimulator, rate: float, duration: float | None,
                       callers: Sequence[str], prof: TrafficProfile) -> int:
     """Place calls every ``1/rate`` wall seconds (like burst_10_calls' fixed spacing) for
-    ``duration`` wall seconds or until cancelled. Returns the number placed."""
+    ``duration`` wall seconds or until cancelled. Returns the number placed: none while a
+    restart has the simulator down (the schedule goes on)."""
     if rate <= 0:
         raise ValueError(f"rate must be > 0, got {rate!r}")
     rng = random.Random(prof.seed)
@@ -53,6 +54,7 @@ async def run_traffic(sim: AmiSimulator, rate: float, duration: float | None,
     loop = asyncio.get_running_loop()
     start = loop.time()
     placed = 0
+    ticks = 0
     while duration is None or loop.time() - start < duration:
         roll = rng.random()
         if roll < prof.anonymous_ratio:
@@ -62,15 +64,20 @@ async def run_traffic(sim: AmiSimulator, rate: float, duration: float | None,
         else:
             number = rng.choice(callers)
         abandon = rng.uniform(3.0, 15.0) if rng.random() < prof.abandon_ratio else None
-        await sim.place_call(
-            caller=number,
-            queue=queues[placed % len(queues)],
-            answer_after=rng.uniform(*prof.ring),
-            talk=rng.uniform(*prof.talk),
-            abandon_after=abandon,
-            hangup_by="caller" if rng.random() < prof.caller_hangup_ratio else "agent",
-        )
-        placed += 1
+        answer_after = rng.uniform(*prof.ring)
+        talk = rng.uniform(*prof.talk)
+        hangup_by = "caller" if rng.random() < prof.caller_hangup_ratio else "agent"
+        if not sim.restarting:
+            await sim.place_call(
+                caller=number,
+                queue=queues[placed % len(queues)],
+                answer_after=answer_after,
+                talk=talk,
+                abandon_after=abandon,
+                hangup_by=hangup_by,
+            )
+            placed += 1
+        ticks += 1
         # Keep the schedule, not the spacing: a slow iteration does not lower the rate.
-        await asyncio.sleep(max(0.0, start + placed / rate - loop.time()))
+        await asyncio.sleep(max(0.0, start + ticks / rate - loop.time()))
     return placed
