@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from callcenter.dispatch.rules import parse_working_hours
-from callcenter.web.api import ApiModel
+from callcenter.web.api import ApiModel, PatchModel
 
 
 def _lat() -> Any:
@@ -43,8 +43,11 @@ class EngineerQuery(ApiModel):
     page_size: int = Field(50, ge=1, le=200)
 
 
-class ProfileUpdate(ApiModel):
-    """Only the fields given change; a profile is created on first update."""
+class ProfileUpdate(PatchModel):
+    """Only the fields given change; a profile is created on first update. Null only for the
+    positions (unknown) and version/base_place (not given)."""
+
+    NULLABLE = frozenset({"version", "base_lat", "base_lon", "base_place", "last_lat", "last_lon"})
 
     version: int | None = Field(None, ge=1, description="the version read; 409 if it changed since")
     region: str | None = Field(None, max_length=32)
@@ -177,7 +180,9 @@ class ShopIn(ApiModel):
         return self
 
 
-class ShopUpdate(ApiModel):
+class ShopUpdate(PatchModel):
+    NULLABLE = frozenset({"version", "lat", "lon", "place"})
+
     version: int | None = Field(None, ge=1)
     name: str | None = Field(None, min_length=1, max_length=64)
     region: str | None = Field(None, max_length=32)

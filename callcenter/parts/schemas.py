@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from callcenter.parts.fees import FEE_KINDS
 from callcenter.parts.rules import WAREHOUSE_TYPES
-from callcenter.web.api import ApiModel
+from callcenter.web.api import ApiModel, PatchModel
 
 Fen = Annotated[int, Field(ge=0, le=100_000_000)]  # up to 1,000,000 元
 Quantity = Annotated[int, Field(ge=1, le=999)]
@@ -35,8 +35,11 @@ class OnsiteCreate(ApiModel):
     fault_observed: Text = ""
 
 
-class OnsiteUpdate(ApiModel):
-    """Only the fields sent are changed. Totals are not fields: they are always computed."""
+class OnsiteUpdate(PatchModel):
+    """Only the fields sent are changed. Totals are not fields: they are always computed. Null
+    only for the times (not known yet) and the visit fee (none)."""
+
+    NULLABLE = frozenset({"started_at", "ended_at", "visit_item_id"})
 
     version: Id
     started_at: dt.datetime | None = None
@@ -60,7 +63,7 @@ class PartIssue(ApiModel):
     quantity: Quantity
 
 
-class PartLineUpdate(ApiModel):
+class PartLineUpdate(PatchModel):
     quantity: Quantity
 
 
@@ -175,7 +178,7 @@ class PartIn(ApiModel):
     active: bool = True
 
 
-class PartPatch(ApiModel):
+class PartPatch(PatchModel):
     name: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     model: Short | None = None
     category: Annotated[str, Field(max_length=32)] | None = None
@@ -211,7 +214,7 @@ class PriceItemIn(ApiModel):
     active: bool = True
 
 
-class PriceItemPatch(ApiModel):
+class PriceItemPatch(PatchModel):
     name: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     amount_fen: Fen | None = None
     active: bool | None = None

@@ -22,10 +22,11 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from callcenter.auth.identity import USER
 from callcenter.errors import ValidationFailed
@@ -36,6 +37,22 @@ class ApiModel(BaseModel):
     """Base for request models: unknown fields are refused, strings are stripped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PatchModel(ApiModel):
+    """Base for PATCH bodies: only the fields sent change, and ``null`` is refused (422 naming
+    the field) unless the field is in ``NULLABLE`` — where null means "none" (a record's end
+    time not known yet, a profile with no base position). A null slipped into a required
+    column used to be stored and break every later read of the record."""
+
+    NULLABLE: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _null_only_where_allowed(cls, v: object, info: ValidationInfo) -> object:
+        if v is None and info.field_name not in cls.NULLABLE:
+            raise PydanticCustomError("null_not_allowed", "不能为空：不修改请省略该字段")
+        return v
 
 
 class PageQuery(ApiModel):
