@@ -315,6 +315,7 @@ def init_app(settings: Settings) -> web.Application:
     from callcenter.web.dispatch_pages import routes as dispatch_page_routes
     from callcenter.web.health import routes as health_routes
     from callcenter.web.middleware import auth_middleware, error_middleware
+    from callcenter.web import headers as security_headers
     from callcenter.web.origins import csrf_middleware
     from callcenter.web.order_pages import setup as setup_order_pages
     from callcenter.web.pages import routes as page_routes
@@ -345,6 +346,7 @@ def init_app(settings: Settings) -> web.Application:
               agentstate_routes, wallboard_routes, report_routes):
         app.add_routes(r)
     openapi_http.setup(app)
+    security_headers.setup(app)  # X-Frame-Options, CSP … on every answer (docs/security.md)
     setup_order_pages(app)
     app.router.add_static("/static", settings.web_dir / "static")
     return app
