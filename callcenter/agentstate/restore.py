@@ -37,8 +37,9 @@ log = logging.getLogger("callcenter.agentstate")
 
 _t = QueueLogin.__table__
 # Seconds two FullyBooted-derived start times may differ and still be the same Asterisk
-# (Uptime is whole seconds, read at slightly different moments).
-SAME_BOOT_S = 5.0
+# (Uptime is whole seconds, read at slightly different moments: they differ by at most 1). A
+# restart less than 2 s after the previous start is taken for the same Asterisk.
+SAME_BOOT_S = 1.5
 
 
 @dataclass(frozen=True, slots=True)

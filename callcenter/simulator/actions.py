@@ -88,9 +88,11 @@ def queue_add(eng: Engine, s: Replier, msg: Message) -> None:
     paused = _truthy(msg.get("Paused", "false"))
     now = int(eng.now())
     penalty = msg.get("Penalty", "0")
+    # Asterisk 22's QueueAdd takes the pause reason too (app_queue.c manager_add_queue_member:
+    # "Reason", passed to add_to_queue): the service restores a paused agent with it.
     m = Member(msg.get("MemberName") or iface, iface, membership="dynamic",
                penalty=int(penalty) if penalty.isdigit() else 0, login_time=now, paused=paused,
-               last_pause=now if paused else 0)
+               last_pause=now if paused else 0, paused_reason=msg.get("Reason", "") if paused else "")
     q.members.append(m)
     s.reply(success(msg, "Added interface to queue"))
     eng.emit([F.device_state(f"Queue:{q.name}_pause_{iface}", "INUSE" if paused else "NOT_INUSE"),
