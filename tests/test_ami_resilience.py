@@ -128,3 +128,26 @@ async def test_restart_mid_call_keeps_the_calls_history(db_url, aiohttp_client):
         assert after.started_at == before.started_at
         assert [r["member"] for r in after.rang][:len(before.rang)] == [r["member"] for r in before.rang]
         assert after.rang_members.startswith(before.rang_members.rstrip(","))
+
+
+async def test_a_skipped_frame_is_counted_where_an_operator_sees_it(sqlite_url, aiohttp_client):
+    """A frame the codec cannot read (here a caller id with a smuggled ``Linkedid:``) is
+    skipped, and counted by event and reason in /health and /metrics."""
+    from callcenter.simulator.replay import TranscriptReplayServer
+    from tests.transcripts import TRANSCRIPTS
+
+    server = TranscriptReplayServer(TRANSCRIPTS / "login_ok.jsonl", speed=None)
+    port = await server.start()
+    try:
+        client = await h.start(aiohttp_client, h.settings_for(sqlite_url, port))
+        connector = client.server.app[CONNECTOR]
+        await wait_for(lambda: connector.connected, 10)
+        server.inject(b"Event: QueueCallerJoin\r\nCallerIDName: x\r\nLinkedid: 1.1\r\nLinkedid: 2.2\r\n\r\n")
+        await wait_for(lambda: connector.malformed == 1, 5, message="the frame skipped")
+        body = await (await client.get("/health")).json()
+        assert body["ami"]["skipped_frames"] == 1
+        metrics = await (await client.get("/metrics")).text()
+        assert 'callcenter_ami_frames_skipped_total{event="QueueCallerJoin",reason="duplicate header"} 1.0' in metrics
+        assert "callcenter_ami_connected 1.0" in metrics
+    finally:
+        await server.stop()

@@ -1,4 +1,5 @@
-"""GET /health — is this instance serving, and is Asterisk reachable?
+"""GET /health — is this instance serving, and is Asterisk reachable? GET /metrics — the same
+counters for Prometheus.
 
 Always 200 while the process serves (AMI down is "degraded", not "dead": pages, search and
 work orders still work); the body says what is wrong. Without a supervisor or admin login it
@@ -12,7 +13,10 @@ import datetime as dt
 from aiohttp import web
 from sqlalchemy import text
 
-from callcenter.appkeys import CONNECTOR, ENGINE, HUB, LEADERSHIP, REDIS
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from callcenter.appkeys import CONNECTOR, ENGINE, HUB, LEADERSHIP, OUTBOUND, REDIS
 from callcenter.auth.identity import USER
 
 routes = web.RouteTableDef()
@@ -60,3 +64,42 @@ async def health(request: web.Request) -> web.Response:
         body["status"] = "degraded"
     body["websockets"] = app[HUB].client_count
     return web.json_response(body)
+
+
+class _AppCollector:
+    """Read at scrape time from this instance's live objects (nothing personal: event names,
+    reasons and counts only)."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        app = self.app
+        c = app[CONNECTOR]
+        leader = app[LEADERSHIP].is_leader
+        yield GaugeMetricFamily("callcenter_ami_leader", "1 if this instance holds the AMI session",
+                                value=1 if leader else 0)
+        yield GaugeMetricFamily("callcenter_ami_connected", "1 while this instance is logged in to AMI",
+                                value=1 if c.connected else 0)
+        yield CounterMetricFamily("callcenter_ami_sessions", "AMI logins since start", value=c.sessions)
+        yield CounterMetricFamily("callcenter_ami_events", "AMI events read in the current session",
+                                  value=c.events_total)
+        skipped = CounterMetricFamily(
+            "callcenter_ami_frames_skipped", "AMI frames skipped as unreadable, by event and reason",
+            labels=["event", "reason"])
+        for (event, reason), n in sorted(c.skipped_frames.items()):
+            skipped.add_metric([event, reason], n)
+        yield skipped
+        yield GaugeMetricFamily("callcenter_websockets", "open websockets on this instance",
+                                value=app[HUB].client_count)
+        dialler = app.get(OUTBOUND)
+        if dialler is not None:
+            yield GaugeMetricFamily("callcenter_outbound_dialling", "outbound attempts in flight",
+                                    value=len(dialler.live))
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_AppCollector(request.app))  # type: ignore[arg-type]
+    return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
