@@ -49,7 +49,8 @@ def _add_months(year: int, month: int, n: int) -> tuple[int, int]:
 def parse_month(text: str, tz: ZoneInfo) -> Period:
     """``YYYY-MM`` → the month in ``tz``. ValidationFailed (422, field ``month``) otherwise."""
     m = _MONTH.match(text.strip())
-    if m is None or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 2000:
+    # The year stops at 9998: the month after December 9999 (the period's end) is no date.
+    if m is None or not 1 <= int(m.group(2)) <= 12 or not 2000 <= int(m.group(1)) <= 9998:
         raise ValidationFailed("month", "格式为 YYYY-MM (expected YYYY-MM, e.g. 2026-11)")
     return month_period(int(m.group(1)), int(m.group(2)), tz)
 

@@ -14,7 +14,7 @@ import logging
 import tempfile
 from pathlib import Path
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, ClientPayloadError, MultipartReader, web
 from pydantic import BaseModel
 
 from callcenter.access import ACTIONS, require
@@ -57,11 +57,16 @@ class ImportReportOut(BaseModel):
 
 
 async def _receive(request: web.Request, folder: Path) -> Path:
-    """The uploaded file, streamed into ``folder``."""
+    """The uploaded file, streamed into ``folder``; 422 for a body that is no multipart form
+    with a ``file`` part (a broken or truncated body included), 413 past MAX_UPLOAD."""
     try:
         reader = await request.multipart()
-    except (AssertionError, ValueError, KeyError):
-        raise ValidationFailed("file", "multipart/form-data with a part named file expected") from None
+        return await _save_file_part(reader, folder)
+    except (AssertionError, ValueError, KeyError, EOFError, LookupError, ClientPayloadError) as e:
+        raise ValidationFailed("file", "multipart/form-data with a part named file expected") from e
+
+
+async def _save_file_part(reader: MultipartReader, folder: Path) -> Path:
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader) or part.name != "file":
             continue

@@ -41,6 +41,8 @@ import itertools
 import logging
 import re
 import secrets
+import zipfile
+import zlib
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -129,14 +131,43 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, list[object]]]:
             yield reader.line_num, list(cells)
 
 
-def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[object]]]:
-    from openpyxl import load_workbook
+# An XLSX is a zip: a small upload can inflate to gigabytes (a 200 KB file held one 200 MB cell).
+# What its members may inflate to, in all, before a byte is parsed; zipfile never inflates a
+# member past its declared size, so the check bounds what reading can take.
+MAX_XLSX_UNZIPPED = 64 * 1024**2
 
-    book = load_workbook(path, read_only=True, data_only=True)
+
+def check_xlsx_size(path: Path, limit: int = MAX_XLSX_UNZIPPED) -> None:
+    """ValueError unless ``path`` is a zip whose members inflate to at most ``limit`` bytes."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            total = sum(i.file_size for i in z.infolist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile) as e:
+        raise ValueError("not an XLSX (zip) file") from e
+    if total > limit:
+        raise ValueError(f"XLSX inflates to {total} bytes, more than {limit}")
+
+
+def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[object]]]:
+    """The first sheet's rows; ValueError for a file that is no readable workbook (broken,
+    empty, truncated, too large once inflated) — the callers answer that with a 4xx."""
+    from xml.etree.ElementTree import ParseError
+
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    check_xlsx_size(path)
+    unreadable = (zipfile.BadZipFile, zlib.error, ParseError, InvalidFileException, EOFError, IndexError)
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except unreadable as e:
+        raise ValueError(f"unreadable XLSX ({type(e).__name__})") from e
     try:
         sheet = book.worksheets[0]
         for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
             yield number, list(cells)
+    except unreadable as e:
+        raise ValueError(f"unreadable XLSX ({type(e).__name__})") from e
     finally:
         book.close()
 

@@ -113,11 +113,37 @@ def validation_failed(e: ValidationError, prefix: str = "") -> ValidationFailed:
     return ValidationFailed(first["field"], first["reason"], errors=errors)
 
 
+# Every integer the API takes must fit the database's BIGINT: a larger one was a 500 from the
+# driver (asyncpg, SQLite) instead of a 422.
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def check_int64(value: object, path: str = "") -> None:
+    """ValidationFailed (422, the field's dotted path) for an int beyond 64 bits anywhere in a
+    parsed model, list or dict. Pure."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValidationFailed(path or "body", "数值超出范围（64 位整数）")
+    elif isinstance(value, BaseModel):
+        for k, v in value.__dict__.items():
+            check_int64(v, f"{path}.{k}" if path else k)
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            check_int64(v, f"{path}[{i}]")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            check_int64(v, f"{path}.{k}" if path else str(k))
+
+
 def parse_model(model: type[BaseModel], data: object, prefix: str = "") -> Any:
     try:
-        return model.model_validate(data)
+        parsed = model.model_validate(data)
     except ValidationError as e:
         raise validation_failed(e, prefix) from None
+    check_int64(parsed, prefix.rstrip("."))
+    return parsed
 
 
 async def _body(request: web.Request, model: type[BaseModel]) -> Any:
