@@ -129,3 +129,36 @@ async def test_outbound_page(sqlite_url, aiohttp_client):
         assert 'data-testid="nav-outbound"' in nav
     finally:
         await c.close()
+
+
+async def test_a_job_in_review_is_redialled_or_closed_by_a_person(db_url, aiohttp_client):
+    """An attempt that left no trace puts its job in review: never dialled by itself; a
+    supervisor re-dials it (scheduled again, audited) or closes it."""
+    from sqlalchemy import update
+
+    client, c = await _centre(aiohttp_client, db_url)
+    try:
+        zhang = c.customers["zhang"]
+        ids = []
+        for _ in range(2):
+            out = await c.call("agent8001", "POST", "/api/outbound/callbacks",
+                               {"customer_id": zhang, "reason": "回电"}, status=201)
+            ids.append(out["id"])
+        async with client.server.app[SESSIONMAKER]() as s, s.begin():
+            await s.execute(update(OutboundJob).where(OutboundJob.id.in_(ids))
+                            .values(status="review", last_outcome="unknown", attempts=1))
+        page = await c.call("supervisor", "GET", "/api/outbound/jobs?status=review")
+        assert sorted(i["id"] for i in page["items"]) == sorted(ids) and page["counts"]["review"] == 2
+        await c.call("agent8001", "POST", f"/api/outbound/jobs/{ids[0]}/redial", {}, status=403)
+        out = await c.call("supervisor", "POST", f"/api/outbound/jobs/{ids[0]}/redial", {"reason": "核实未接通"})
+        assert out["status"] == "scheduled"
+        await c.call("supervisor", "POST", f"/api/outbound/jobs/{ids[0]}/redial", {}, status=409)
+        await c.call("supervisor", "POST", "/api/outbound/jobs/999999/redial", {}, status=404)
+        await c.call("supervisor", "POST", f"/api/outbound/jobs/{ids[1]}/cancel", {"reason": "客户已处理"})
+        async with client.server.app[SESSIONMAKER]() as s:
+            jobs = {j.id: j.status for j in (await s.execute(select(OutboundJob))).scalars()}
+            actions = (await s.execute(select(AuditEntry.action).where(AuditEntry.entity == "outbound_job"))).scalars().all()
+        assert (jobs[ids[0]], jobs[ids[1]]) == ("scheduled", "cancelled")
+        assert "outbound.redial" in actions
+    finally:
+        await c.close()
