@@ -14,6 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from callcenter.logs import mask_url_credentials
 from callcenter.settings import ROLES, Settings, SettingsError
 
 log = logging.getLogger("callcenter")
@@ -132,7 +133,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> None:
     def ready() -> None:
         print("\n  客服中心演示 callcenter demo\n"
               f"  open {url}\n"
-              f"  database {settings.database_url}{' (seeded)' if seeded else ''}\n"
+              f"  database {mask_url_credentials(settings.database_url)}{' (seeded)' if seeded else ''}\n"
               f"  simulated Asterisk on 127.0.0.1:{port}, about {args.rate:g} calls/s\n"
               "  logins (password " + DEMO_PASSWORD + "):\n"
               + "".join(f"    {u:<11} {n} 分机 {e}\n" for u, n, e in AGENTS)

@@ -1,5 +1,6 @@
-"""Logging set-up, with a last line of defence: any mobile number that slips into a log line is
-masked before it is written (the code itself logs only masked numbers and ids)."""
+"""Logging set-up, with a last line of defence: any mobile number, and any password in a URL,
+that slips into a log line is masked before it is written (the code itself logs only masked
+numbers and ids)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,18 @@ from callcenter.privacy import mask_phone
 _MOBILE = re.compile(r"(?<!\d)(?:\+?86)?1[3-9]\d{9}(?!\d)")
 
 
+# scheme://user:password@host — the password part of any URL in a text.
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*):[^/@\s]*@")
+
+
 def mask_mobiles(text: str) -> str:
     return _MOBILE.sub(lambda m: mask_phone(m.group()[-11:]), text)
+
+
+def mask_url_credentials(text: str) -> str:
+    """Every ``scheme://user:password@`` in ``text`` as ``scheme://user:***@`` (a database or
+    Redis URL printed or logged must not carry its password). Pure."""
+    return _URL_PASSWORD.sub(r"\1:***@", text)
 
 
 class MaskingFormatter(logging.Formatter):
@@ -20,7 +31,7 @@ class MaskingFormatter(logging.Formatter):
     an exception's text (a library's error naming a value) is part of the line too."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return mask_mobiles(super().format(record))
+        return mask_url_credentials(mask_mobiles(super().format(record)))
 
 
 # Database drivers log every statement with its bound parameters at DEBUG — names, streets,
