@@ -115,6 +115,7 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("POST", "/api/complaints/{id}/resolve"): Case({"id": "complaint"}, lambda ids, mine: {"resolution": "越权结案"}),
     # Outbound jobs and the do-not-call list (supervisors and admins only: refused by role).
     ("POST", "/api/outbound/jobs/{id}/cancel"): Case({"id": "outbound_job"}, lambda ids, mine: {"reason": "越权取消"}),
+    ("POST", "/api/outbound/jobs/{id}/redial"): Case({"id": "outbound_job"}, lambda ids, mine: {"reason": "越权重拨"}),
     ("DELETE", "/api/outbound/dnc/{id}"): Case({"id": "dnc"}),
     # Pages are shells: the data comes from the JSON API above.
     ("GET", "/orders/{order_id}"): Case({"order_id": "order"}, page=True),
