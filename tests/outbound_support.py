@@ -119,3 +119,23 @@ async def attempts(client: Any, job_id: int | None = None) -> list[OutboundAttem
         if job_id is not None:
             q = q.where(OutboundAttempt.job_id == job_id)
         return list((await s.execute(q)).scalars())
+
+
+# Agents who log in to queues themselves (dynamic members, as on a real site): the interface the
+# service adds them with, and a simulator whose queue has no static members.
+DYNAMIC_IFACE = "Local/{extension}@agents/n"
+
+
+def dynamic_sim_config(**kw: Any) -> SimulatorConfig:
+    return SimulatorConfig(port=0, queues=(QueueConfig("aftersales", ()),), **{"time_scale": 0.02, **kw})
+
+
+async def desks_in_queue(client: Any, *extensions: str) -> dict[str, h.AgentSocket]:
+    """Agents with their desks open, each logged in to ``aftersales`` through the API."""
+    await h.add_agents(client, *extensions)
+    socks = {ext: await h.connect(client, ext) for ext in extensions}
+    for ext, sock in socks.items():
+        r = await sock.session.post(client.make_url("/api/agent-state/queues"),
+                                    json={"action": "login", "queues": ["aftersales"]})
+        assert r.status == 200, await r.text()
+    return socks

@@ -4,18 +4,15 @@ an agent who logs out or pauses while Asterisk is down is restored as they left 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
 from callcenter.agentstate.restore import Login, plan, queue_add_headers
 from callcenter.appkeys import CONNECTOR
-from callcenter.simulator import QueueConfig
 from callcenter.simulator.server import AmiSimulator
 from tests import apphelpers as h
 from tests import outbound_support as o
 from tests.waiting import wait_for
 
 BOOT = 1_796_661_000.0
-IFACE = "Local/{extension}@agents/n"
 
 
 def item(name: str, *, queue: str = "aftersales", membership: str = "dynamic", paused: bool = False,
@@ -58,19 +55,13 @@ def test_asterisk_state_wins_for_present_members_and_unknown_dynamic_ones_are_ad
 
 
 async def test_logout_and_pause_while_asterisk_is_down_are_restored_that_way(sqlite_url, aiohttp_client):
-    config = dataclasses.replace(o.sim_config(time_scale=0.02), queues=(QueueConfig("aftersales", ()),))
-    async with AmiSimulator(config) as sim:
+    async with AmiSimulator(o.dynamic_sim_config()) as sim:
         started = asyncio.get_running_loop().time()
-        client = await h.start(aiohttp_client, o.app_settings(sqlite_url, sim.port, agent_interface=IFACE))
+        client = await h.start(aiohttp_client, o.app_settings(sqlite_url, sim.port, agent_interface=o.DYNAMIC_IFACE))
         app = client.server.app
         await app[CONNECTOR].wait_connected(5)
-        await h.add_agents(client, "8001", "8002", "8003")
-        socks = {ext: await h.connect(client, ext) for ext in ("8001", "8002", "8003")}
+        socks = await o.desks_in_queue(client, "8001", "8002", "8003")
         try:
-            for s in socks.values():
-                r = await s.session.post(client.make_url("/api/agent-state/queues"),
-                                         json={"action": "login", "queues": ["aftersales"]})
-                assert r.status == 200, await r.text()
             await asyncio.sleep(max(0.0, 2.5 - (asyncio.get_running_loop().time() - started)))
             restarting = asyncio.create_task(sim.restart(down_for=3.0))
             await wait_for(lambda: not app[CONNECTOR].connected, 5, message="Asterisk down")

@@ -7,7 +7,6 @@ except one removed on the Asterisk side meanwhile; the desks follow every step."
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 
 from sqlalchemy import select
@@ -16,13 +15,12 @@ from callcenter.ami.codec import FrameDecoder, encode_action
 from callcenter.appkeys import AGENT_STATE, CONNECTOR, OUTBOUND
 from callcenter.clock import utcnow
 from callcenter.db.models import OutboundAttempt, OutboundJob, QueueLogin
-from callcenter.simulator import QueueConfig, SimulatorConfig
 from callcenter.simulator.server import AmiSimulator
 from tests import apphelpers as h
 from tests import outbound_support as o
 from tests.waiting import wait_for
 
-IFACE = "Local/{extension}@agents/n"
+IFACE = o.DYNAMIC_IFACE
 
 
 def members(sim: AmiSimulator) -> dict[str, tuple[bool, str]]:
@@ -52,20 +50,15 @@ async def cli(port: int, action: str, headers: dict[str, object]) -> None:
 
 async def test_answered_callback_and_restart_through_the_simulator(sqlite_url, aiohttp_client, monkeypatch):
     counter = o.OriginateCounter(monkeypatch)
-    config = dataclasses.replace(o.sim_config(time_scale=0.02), queues=(QueueConfig("aftersales", ()),))
-    assert isinstance(config, SimulatorConfig) and config.channelvars  # as dialplans/manager.conf
+    config = o.dynamic_sim_config()
+    assert config.channelvars  # as dialplans/manager.conf
     async with AmiSimulator(config) as sim:
         started = loop_time()
         client = await h.start(aiohttp_client, o.app_settings(sqlite_url, sim.port, agent_interface=IFACE))
         app = client.server.app
         await app[CONNECTOR].wait_connected(5)
-        await h.add_agents(client, "8001", "8002", "8003")
-        socks = {ext: await h.connect(client, ext) for ext in ("8001", "8002", "8003")}
+        socks = await o.desks_in_queue(client, "8001", "8002", "8003")
         try:
-            for ext in socks:
-                r = await socks[ext].session.post(client.make_url("/api/agent-state/queues"),
-                                                  json={"action": "login", "queues": ["aftersales"]})
-                assert r.status == 200, await r.text()
             r = await socks["8002"].session.post(client.make_url("/api/agent-state/pause"), json={"reason": "午餐"})
             assert r.status == 200, await r.text()
             assert members(sim) == {"8001": (False, ""), "8002": (True, "午餐"), "8003": (False, "")}
