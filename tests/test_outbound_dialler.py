@@ -247,22 +247,31 @@ async def test_redis_flushed_schedule_rebuilt(sqlite_url, redis_url, aiohttp_cli
 
 
 async def test_crlf_or_non_digits_refused_before_sending(db_url, aiohttp_client, monkeypatch):
-    counter = o.OriginateCounter(monkeypatch)
+    sent: list[dict[str, str]] = []
+    counter = o.OriginateCounter(monkeypatch, before=lambda eng, session, msg: sent.append(dict(msg)))
     async with AmiSimulator(o.sim_config()) as sim:
         client = await _started(aiohttp_client, db_url, sim)
         vault = h.fixed_vault()
         bad_numbers = ["13800138000\r\nAction: Hangup", "1380013800a", "+8613800138000",
                        "19001234567", "13800138000\nChannel: x"]
         jobs = [await o.add_job(client, "13800138000", raw_enc=vault.encrypt(n)) for n in bad_numbers]
-        cid, _ = await o.add_customer(client, "13800138006")
-        order_id = await o.add_order(client, cid, "WO1\r\nAction: Originate", status="服务中")
-        jobs.append(await o.add_job(client, "13800138006", order_id=order_id, customer_id=cid))
         for job_id in jobs:
             j = await wait_for(lambda job_id=job_id: _stopped(client, job_id), 10)
-            assert j.status == "cancelled" and j.last_outcome in ("invalid_number", "header"), j.last_outcome
+            assert (j.status, j.last_outcome) == ("cancelled", "invalid_number")
             assert j.attempts == 0
         assert counter.received == []
         assert await o.attempts(client) == []
+        # An order number that is not a plain token (an imported "2019/03#12", or one carrying
+        # a CR/LF) is left off the channel: the call is placed, the job is never lost, and
+        # nothing but tokens reaches Asterisk.
+        cid, _ = await o.add_customer(client, "13800138006")
+        for number in ("WO1\r\nAction: Originate", "2019/03#12"):
+            order_id = await o.add_order(client, cid, number, status="服务中")
+            await o.add_job(client, "13800138006", order_id=order_id, customer_id=cid)
+        await wait_for(lambda: len(counter.received) == 2, 10, message="both callbacks dialled")
+        for msg in sent:
+            assert "WORK_ORDER" not in msg.get("Variable", "") and msg["Variable"].startswith("CALLBACK_JOB=ob-")
+            assert not any("\r" in v or "\n" in v for v in msg.values())
 
 
 async def _stopped(client, job_id):  # type: ignore[no-untyped-def]
@@ -380,4 +389,18 @@ async def test_jobs_overtaken_by_events_are_not_dialled(db_url, aiohttp_client, 
             "cancelled", "order_moved")
         assert ((await o.job(client, callback_job)).status, (await o.job(client, callback_job)).last_outcome) == (
             "cancelled", "called_back")
+        assert counter.received == []
+
+
+async def test_a_job_the_dialler_cannot_place_waits_for_a_person(db_url, aiohttp_client, monkeypatch):
+    """A value of the dialler's own making that cannot go to Asterisk (here a context with a
+    space) is never sent, and the job is not dropped: it waits in review on the board."""
+    counter = o.OriginateCounter(monkeypatch)
+    async with AmiSimulator(o.sim_config()) as sim:
+        client = await _started(aiohttp_client, db_url, sim)
+        dialler = client.server.app[OUTBOUND]
+        dialler.config = dataclasses.replace(dialler.config, callback_context="call back")
+        job_id = await o.add_job(client, "13800138000")
+        j = await wait_for(lambda: _stopped(client, job_id), 10)
+        assert (j.status, j.last_outcome, j.attempts) == ("review", "header", 0)
         assert counter.received == []

@@ -323,8 +323,11 @@ class OutboundDialler:
                 if decision.later is not None:
                     values["due_at"] = decision.later
                 else:
-                    values.update(status="exhausted" if decision.stop == "expired" else "cancelled",
-                                  last_outcome=decision.stop)
+                    # A job the dialler cannot place for a reason of its own making (a value it
+                    # cannot pass to Asterisk) waits for a person; the rules' own refusals end it.
+                    status = ("exhausted" if decision.stop == "expired"
+                              else "review" if decision.stop == "header" else "cancelled")
+                    values.update(status=status, last_outcome=decision.stop)
                     self.refused += 1
                 await s.execute(update(_jobs).where(_jobs.c.id == job.id, _jobs.c.version == job.version)
                                 .values(**values))
@@ -360,6 +363,13 @@ class OutboundDialler:
             order_number = (await s.execute(select(WorkOrder.number).where(
                 WorkOrder.id == job.order_id))).scalar_one_or_none() or ""
         c = self.config
+        if order_number and not rules.is_token(order_number):
+            # An imported order's old number may hold "/" or "#": not something to put on a
+            # channel. The order travels by the attempt id anyway (the pop and the survey find
+            # it from the job); WORK_ORDER is only shown in the dialplan's logs.
+            log.info("outbound: job %d's order number is not a plain token; dialled without WORK_ORDER",
+                     job.id)
+            order_number = ""
         if job.kind == "survey":
             variables = {"SURVEY_JOB": attempt_id, "WORK_ORDER": order_number}
             context = c.survey_context

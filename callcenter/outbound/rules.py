@@ -227,6 +227,11 @@ def check_channel_template(template: str) -> str:
     return template
 
 
+def is_token(value: str) -> bool:
+    """A value that may be a channel variable's as it is (letters, digits, ``_ . -``)."""
+    return _TOKEN.match(value) is not None
+
+
 def originate_headers(*, attempt_id: str, number: str, channel_template: str, context: str,
                       caller_id: str, timeout_s: float, variables: Mapping[str, str],
                       prefixes: Iterable[str] = DEFAULT_PREFIXES) -> dict[str, object]:
