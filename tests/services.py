@@ -406,9 +406,15 @@ class PostgresServer:
         argv = [str(self.bindir / "postgres"), "-D", str(self.datadir)]
         for key, value in settings.items():
             argv += ["-c", f"{key}={value}"]
+        self._argv = argv
+        return self.resume()
+
+    def resume(self) -> PostgresServer:
+        """(Re)start the server on the cluster ``start`` made (fault tests stop it with
+        ``stop`` and bring it back with this)."""
         self.process = ManagedProcess(
             "postgres",
-            argv,
+            self._argv,
             log_path=self.dir / "postgres.log",
             run_as=self.run_as,
             stop_signal=signal.SIGINT,  # "fast" shutdown: disconnect clients, no checkpoint wait

@@ -9,7 +9,14 @@ from aiohttp import web
 
 from callcenter.appkeys import AUTH
 from callcenter.auth.identity import USER, CurrentUser
-from callcenter.errors import DomainError, Forbidden, NotAuthenticated
+from callcenter.errors import (
+    DATABASE_RETRY_AFTER_S,
+    DatabaseUnavailable,
+    DomainError,
+    Forbidden,
+    NotAuthenticated,
+    is_database_outage,
+)
 
 log = logging.getLogger("callcenter.web")
 COOKIE = "cc_session"
@@ -20,15 +27,30 @@ async def error_middleware(request: web.Request, handler):  # type: ignore[no-un
     try:
         return await handler(request)
     except DomainError as e:
-        if request.path.startswith("/api/") or request.path == "/ws":
-            resp = web.json_response(e.to_json(), status=e.status,
-                                     dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
-            if "retry_after" in e.details:
-                resp.headers["Retry-After"] = str(e.details["retry_after"])
-            return resp
-        if isinstance(e, NotAuthenticated):
-            raise web.HTTPFound("/login") from e
-        return web.Response(text=e.message, status=e.status)
+        return _domain_error(request, e)
+    except web.HTTPException:
+        raise
+    except Exception as e:
+        if not is_database_outage(e):
+            raise
+        # The database is away: say so and when to retry, never a 500 (pops keep going; the
+        # call records wait in memory until it is back: callcenter.calls.recorder).
+        log.warning("database unreachable on %s %s (%s)", request.method, request.path, type(e).__name__)
+        return _domain_error(request, DatabaseUnavailable(
+            "数据库暂时无法访问，请稍后重试", retry_after=DATABASE_RETRY_AFTER_S))
+
+
+def _domain_error(request: web.Request, e: DomainError) -> web.StreamResponse:
+    if request.path.startswith("/api/") or request.path == "/ws":
+        resp = web.json_response(e.to_json(), status=e.status,
+                                 dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
+    elif isinstance(e, NotAuthenticated):
+        raise web.HTTPFound("/login") from e
+    else:
+        resp = web.Response(text=e.message, status=e.status)
+    if "retry_after" in e.details:
+        resp.headers["Retry-After"] = str(e.details["retry_after"])
+    return resp
 
 
 @web.middleware
