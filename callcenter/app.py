@@ -222,14 +222,21 @@ async def ami_ctx(app: web.Application) -> AsyncIterator[None]:
 async def sla_ctx(app: web.Application) -> AsyncIterator[None]:
     """The SLA scheduler (callcenter.sla.scheduler): a pass at start and every
     ``CALLCENTER_SLA_INTERVAL`` s; with Redis, about one pass per interval across instances."""
-    from callcenter.sla.scheduler import SlaScheduler, pass_gate
+    from callcenter.sla.scheduler import PassProcess, SlaScheduler, pass_gate
 
     settings = app[SETTINGS]
     interval = settings.sla_interval if settings.background else 0
-    app[SLA] = scheduler = SlaScheduler(app[ENGINE], app[MAILBOX], gate=pass_gate(app[REDIS], interval))
+    # An instance that runs passes reads and decides them in a child process, off the event
+    # loop that serves the pops (an in-memory SQLite database cannot be shared with one).
+    process = (PassProcess(settings.database_url)
+               if interval > 0 and ":memory:" not in settings.database_url else None)
+    app[SLA] = scheduler = SlaScheduler(app[ENGINE], app[MAILBOX], gate=pass_gate(app[REDIS], interval),
+                                        process=process)
     tasks = [asyncio.create_task(scheduler.run(interval), name="sla")] if interval > 0 else []
     yield
     await _stop(*tasks)
+    if process is not None:
+        process.close()
 
 
 async def dispatch_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -113,6 +113,40 @@ async def test_warning_once_breach_then_cleared(engine):
     assert posts.to(staff["agent"]) == posts.to(staff["gone"]) == posts.to(staff["eng"]) == []
 
 
+async def test_a_pass_in_the_child_process_does_what_the_pass_in_process_does(db_url, engine):
+    """A large centre's passes run in a child process (off the pops' event loop): same alerts,
+    same messages, to the same people; a pass stays in process until it would read more than
+    ``process_above`` orders."""
+    from callcenter.sla.scheduler import PassProcess
+
+    staff = await add_staff(engine)
+    first_order = await add_order(engine)
+    posts = Posts()
+    process = PassProcess(db_url, nice=0)
+    try:
+        small = SlaScheduler(engine, posts, process=process, process_above=1)
+        assert [a["order_id"] for a in (await small.run_pass(T0 + 24 * M)).raised] == [first_order]
+        assert not small.in_child and process._pool is None  # one order: no child started
+        second = await add_order(engine, created_at=T0 + M)
+        s = SlaScheduler(engine, posts, process=process, process_above=1)
+        raised = (await s.run_pass(T0 + 31 * M)).raised
+        assert s.in_child and process._pool is not None
+        assert [(a["order_id"], a["level"]) for a in raised] == [
+            (first_order, "breach"), (second, "warning"), (second, "breach")]
+        await set_order(engine, first_order, planned_at=T0 + 40 * M, status="已预约")
+        gone = await s.run_pass(T0 + 41 * M)
+        assert sorted(a["level"] for a in gone.cleared) == ["breach", "warning"] and gone.orders >= 1
+        assert await alerts(engine) == [(first_order, "plan", "warning", True), (first_order, "plan", "breach", True),
+                                        (second, "plan", "warning", False), (second, "plan", "breach", False)]
+        assert [(m["type"], m["alert"]["order_id"], m["alert"]["level"]) for m in posts.to(staff["sup"])] == [
+            ("sla.alert", first_order, "warning"), ("sla.alert", first_order, "breach"),
+            ("sla.alert", second, "warning"), ("sla.alert", second, "breach"),
+            ("sla.cleared", first_order, "warning"), ("sla.cleared", first_order, "breach")]
+        assert posts.to(staff["sup"]) == posts.to(staff["disp"]) and posts.to(staff["agent"]) == []
+    finally:
+        process.close()
+
+
 async def test_order_moving_on_clears_each_clock_and_cancelling_clears_all(engine):
     order = await add_order(engine, dispatched_at=None, urgency="普通")  # plan 2 h, dispatch 5 min
     s = SlaScheduler(engine, None)

@@ -147,6 +147,13 @@ class LiveBook:
         self.facts: dict[str, CallFact] = {}
         self.by_queue: dict[str, Tally] = {}
         self.by_member: dict[str, Tally] = {}
+        # What changed since the reader last took it (:meth:`take_changes`), so a snapshot of
+        # 1,000 agents rebuilds only the rows of the few that changed: interfaces whose agent
+        # or memberships changed, member names whose day's tally changed, and "everything"
+        # (a rebuild, a new day).
+        self.changed_interfaces: set[str] = set()
+        self.changed_members: set[str] = set()
+        self.changed_all = True
 
     # -- the day ---------------------------------------------------------------------------
 
@@ -155,6 +162,7 @@ class LiveBook:
         if day_start == self.day_start:
             return
         self.day_start = day_start
+        self.changed_all = True
         facts = {k: f for k, f in self.facts.items() if f.joined >= day_start}
         self.facts, self.by_queue, self.by_member = {}, {}, {}
         for lid, f in facts.items():
@@ -169,6 +177,7 @@ class LiveBook:
             self.by_queue.setdefault(old.queue, Tally()).add(contribution(old, self._sl(old.queue)), -1)
             if old.member:
                 self.by_member.setdefault(old.member, Tally()).add(contribution(old, self._sl(old.queue)), -1)
+                self.changed_members.add(old.member)
         if new.joined < self.day_start:
             self.facts.pop(lid, None)
             return
@@ -177,6 +186,7 @@ class LiveBook:
         self.by_queue.setdefault(new.queue, Tally()).add(c, 1)
         if new.member:
             self.by_member.setdefault(new.member, Tally()).add(c, 1)
+            self.changed_members.add(new.member)
 
     def _update_fact(self, lid: str, in_queue: str, now: float, **changes: object) -> None:
         """Change a call's fact; a call not seen joining (it joined before a restart and is
@@ -236,6 +246,8 @@ class LiveBook:
 
     def _restate(self, interface: str, now: float) -> bool:
         """Recompute an agent's state from its memberships and calls; True if it changed."""
+        # Every caller changed something of this interface (a membership, a ring, the name).
+        self.changed_interfaces.add(interface)
         a = self.agents.get(interface)
         if a is None:
             return False
@@ -380,6 +392,12 @@ class LiveBook:
                 self._restate(a.interface, now)
         return True
 
+    def take_changes(self) -> tuple[bool, set[str], set[str]]:
+        """(everything, interfaces, member names) changed since the last call; resets them."""
+        out = (self.changed_all, self.changed_interfaces, self.changed_members)
+        self.changed_all, self.changed_interfaces, self.changed_members = False, set(), set()
+        return out
+
     # -- rebuild after a (re)login ---------------------------------------------------------
 
     def rebuild(self, items: Iterable[Message], channels: Iterable[Message], now: float) -> None:
@@ -391,6 +409,7 @@ class LiveBook:
         ``LastCall`` and ``LoginTime``; anything else since now (Asterisk does not say).
         """
         old_agents = self.agents
+        self.changed_all = True
         self.members, self.agents, self.waiting, self._by_iface = {}, {}, {}, {}
         last_call: dict[str, int] = {}
         for msg in items:

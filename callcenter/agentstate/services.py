@@ -68,6 +68,13 @@ def _ms(t: float | None) -> int | None:
     return None if t is None else int(t * 1000)
 
 
+def _json(value: Any) -> str:
+    """The snapshot's JSON form (compact, UTF-8 text as is)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+
+
 class Unavailable(DomainError):
     status = 503
     code = "ami_unavailable"
@@ -103,6 +110,16 @@ class AgentStateService:
         self._wrapups: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task] = set()
         self._supervisors: tuple[float, list[int]] = (0.0, [])
+        # interface → its agent row as last built, for the book it was built from: a snapshot
+        # rebuilds only the rows of agents that changed since (the book says which), so a
+        # publish costs the changes, not the 1,000 agents (bench/screen_pop.py).
+        self._rows: dict[str, tuple[dict[str, Any], str, tuple[int | None, tuple]]] = {}
+        self._rows_book: LiveBook | None = None
+        self._rows_directory: object = None
+        # The same rows as three lists in interface order (what a snapshot joins), and where
+        # each interface is in them.
+        self._row_lists: tuple[list[dict[str, Any]], list[str], list[tuple[int | None, tuple]]] = ([], [], [])
+        self._row_index: dict[str, int] = {}
         # The service's record of queue logins, restored into Asterisk after it restarts.
         self.truth = QueueTruth(engine, agents.resolve)
         # The last restoration after an Asterisk restart (shown on the wallboard).
@@ -184,12 +201,12 @@ class AgentStateService:
     def publish_now(self) -> dict[str, Any]:
         now = self._clock()
         self.day_bounds(now)
-        snap = self.snapshot(now)
+        snap, text, told = self._snapshot(now)
         self._last_publish = now
         self._last_publish_mono = time.monotonic()
         self.published += 1
-        self._spawn(self.store.publish(json.dumps(snap, ensure_ascii=False, separators=(",", ":"))))
-        self._announce(snap)
+        self._spawn(self.store.publish(text))
+        self._announce(snap, told)
         return snap
 
     async def resync(self, connector: AmiConnector) -> None:
@@ -337,18 +354,70 @@ class AgentStateService:
         }
 
     def snapshot(self, now: float) -> dict[str, Any]:
+        return self._snapshot(now)[0]
+
+    def _agent_rows(self) -> tuple[list[dict[str, Any]], list[str], list[tuple[int | None, tuple]]]:
+        """Every agent's row, its JSON text and (user id, what its desk is told), in interface
+        order. Only the rows of agents that changed since the last call are built again (all of
+        them after a rebuild, a new day or a refresh of the directory); the lists are kept and
+        patched in place, so an unchanged agent costs nothing."""
+        b = self.book
+        everything, interfaces, names = b.take_changes()
+        # The directory's generation (bumped by each refresh): unchanged, the user id and name
+        # of an unchanged agent are too. A directory without one is asked for every row.
+        generation = getattr(self.agents, "generation", None)
+        rows = self._rows
+        reset = everything or b is not self._rows_book or generation is None or generation != self._rows_directory
+        if reset:
+            rows = self._rows = {}
+            self._rows_book, self._rows_directory = b, generation
+        elif names:  # a day's tally moved: the rows of the agents with that member name
+            interfaces |= {i for i, a in b.agents.items() if a.name in names}
+        for i in interfaces:
+            rows.pop(i, None)
+        lists = self._row_lists
+        index = self._row_index
+        if reset or any((i in b.agents) != (i in index) for i in interfaces):
+            order = sorted(b.agents)
+            self._row_index = {i: k for k, i in enumerate(order)}
+            for i in list(rows):
+                if i not in b.agents:
+                    del rows[i]
+            built = [rows[i] if i in rows else self._build_row(i) for i in order]
+            self._row_lists = lists = ([c[0] for c in built], [c[1] for c in built], [c[2] for c in built])
+        else:
+            for i in interfaces:
+                k = index.get(i)
+                if k is not None:
+                    lists[0][k], lists[1][k], lists[2][k] = self._build_row(i)
+        return lists
+
+    def _build_row(self, interface: str) -> tuple[dict[str, Any], str, tuple[int | None, tuple]]:
+        row = self.agent_row(interface)
+        assert row is not None
+        told = tuple((q["queue"], q["paused"], q["reason"], q["dynamic"]) for q in row["queues"])
+        cached = self._rows[interface] = (row, _json(row), (row["user_id"], told))
+        return cached
+
+    def _snapshot(self, now: float) -> tuple[dict[str, Any], str, list[tuple[int | None, tuple]]]:
+        """The snapshot, its JSON text (the agents' parts reused from the cache) and, per agent
+        row, (user id, what the desk is told)."""
         start, _ = self.day_bounds(now)
         queues = [self._queue_row(q, now) for q in sorted(self.book.queues) if q]
-        agents = [r for i in sorted(self.book.agents) if (r := self.agent_row(i)) is not None]
-        return {
+        rows, texts, told = self._agent_rows()
+        head = {
             "type": "wallboard.live", "at_ms": _ms(now), "day_start_ms": _ms(start),
             "ami": self.connector.state if self.connector is not None else "disconnected",
             "thresholds": {"max_wait_s": self.thresholds.max_wait_s,
                            "min_service_level": self.thresholds.min_service_level},
-            "queues": queues, "agents": agents,
-            "alerts": [{"queue": q["name"], "metric": m} for q in queues for m in q["breaches"]],
-            "restart": self.last_restore,
+            "queues": queues,
         }
+        tail = {"alerts": [{"queue": q["name"], "metric": m} for q in queues for m in q["breaches"]],
+                "restart": self.last_restore}
+        # Byte for byte what ``_json(snap)`` gives, without encoding 1,000 unchanged rows again.
+        text = _json(head)[:-1] + ',"agents":[' + ",".join(texts) + "]," + _json(tail)[1:]
+        snap = {**head, "agents": list(rows), **tail}
+        return snap, text, list(told)
 
     def _breach_set(self, now: float) -> set[tuple[str, str]]:
         out = set()
@@ -361,25 +430,24 @@ class AgentStateService:
 
     # -- telling people --------------------------------------------------------------------
 
-    def _announce(self, snap: dict[str, Any]) -> None:
+    def _announce(self, snap: dict[str, Any], told: list[tuple[int | None, tuple]]) -> None:
         """Per-agent ``agent.state`` to their desk when their memberships or pauses change;
         ``wallboard.alert``/``.cleared`` to every
-        supervisor when a queue crosses a threshold (posted by the leader only, once)."""
+        supervisor when a queue crosses a threshold (posted by the leader only, once).
+        ``told``: per row of ``snap["agents"]``, (user id, what the desk shows of it)."""
         messages: list[tuple[int | None, dict[str, Any]]] = []
-        shown = {row["user_id"] for row in snap["agents"]}
+        shown = {uid for uid, _ in told}
         for uid in [u for u, key in self._told.items() if key and u not in shown]:
             # Out of every queue (logged out, or Asterisk restarted and forgot them): the desk
             # must not go on saying "available". Remembered as "in none", so coming back is a
             # change the desk hears of too.
             self._told[uid] = ()
             messages.append((uid, {"type": "agent.state", "agent": None}))
-        for row in snap["agents"]:
-            uid = row["user_id"]
+        for row, (uid, key) in zip(snap["agents"], told):
             if uid is None:
                 continue
             # Only what the desk shows (memberships and their pauses): ringing and talking
             # reach the agent as pops already, and must not take numbers of the pop sequence.
-            key = tuple((q["queue"], q["paused"], q["reason"], q["dynamic"]) for q in row["queues"])
             before = self._told.get(uid)
             self._told[uid] = key
             # First sight (start, a new leader): the desk reads its state on (re)connect.

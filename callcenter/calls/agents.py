@@ -29,6 +29,9 @@ class AgentDirectory:
         self._by_interface: dict[str, int] = {}
         self._by_extension: dict[str, int] = {}
         self.names: dict[int, str] = {}
+        # Bumped by every refresh: whoever caches what ``resolve`` and ``names`` said (the
+        # wallboard's agent rows) knows when to ask again.
+        self.generation = 0
 
     async def refresh(self) -> None:
         async with self._sessionmaker() as s:
@@ -42,6 +45,7 @@ class AgentDirectory:
         self.names = {uid: (name or username) for uid, _, name, username in users}
         self._by_member = {m: uid for uid, m, _ in members}
         self._by_interface = {i: uid for uid, _, i in members}
+        self.generation += 1
 
     def members_of(self, user_id: int) -> set[str]:
         """The member names a user answers to (explicit bindings and the extension)."""

@@ -38,13 +38,30 @@ dies costs at most one interval — no lease to renew or hand over. If Redis doe
 instance runs the pass anyway (safe, only redundant). The AMI leadership (``app[LEADERSHIP]``)
 is deliberately not used: it follows the Asterisk connection — its holder is the busiest
 instance, and the SLA clock has nothing to do with whether Asterisk is reachable.
+
+**Off the serving process.** A pass reads every watched order — with a backlog, every open
+order of the centre (100,000+), each decoded and decided, seconds of CPU every interval — and the
+process that runs it also serves the screen pops, whose latency is counted in milliseconds. On
+the event loop, in slices, the pass took turns with the pops and stretched their p99 by two
+orders of magnitude (``docs/benchmarks.md``); in a thread, the GIL would make every request wait
+for it. So the instance that runs passes (``callcenter serve``) gives the reading, deciding and
+writing (steps 1–3) to one child process of its own (:class:`PassProcess`, started with
+``spawn``, its CPU priority lowered by :data:`PASS_NICE`, its own database engine): the server
+process only awaits the outcome and pushes the messages (step 4). Nothing of the pass stays in
+the server's heap, and a child is replaced after :data:`PASSES_PER_CHILD` passes so its memory
+cannot creep either. A small centre does not need one: until a pass would read more than
+:data:`PROCESS_ABOVE` orders (a ``count(*)``, which the database computes, not the loop), passes
+run in process and no child is started; from the first larger one on, every pass goes to the
+child. A scheduler built without one (tests, tools) always runs the pass in process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import logging
+import multiprocessing
 import os
 import secrets
 import time
@@ -52,7 +69,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import CompoundSelect, and_, or_, select, union_all, update
+from sqlalchemy import CompoundSelect, and_, func, or_, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -91,6 +108,14 @@ _CHUNK = 200  # ids per ``IN (…)`` and rows per insert batch
 # (deciding costs ~20 µs per order, decoding a row a few µs).
 _SLICE = 500
 _PLAN_SLICE = 100
+
+# Niceness of the pass's child process: its seconds of CPU give way to the pops' milliseconds.
+PASS_NICE = 10
+# Passes a child runs before it is replaced by a fresh one (its heap can only grow so far).
+PASSES_PER_CHILD = 100
+# Watched orders above which a pass goes to the child process (below, it costs the loop a few
+# ms in slices; above, tens of ms per 1,000 orders).
+PROCESS_ABOVE = 2000
 
 _wo = WorkOrder.__table__
 _al = SlaAlert.__table__
@@ -288,20 +313,111 @@ class Mailbox(Protocol):
     async def post(self, user_id: int, message: dict[str, Any]) -> dict[str, Any]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class PassChanges:
+    """What the database part of a pass (steps 1–3) did: the ``alert`` payloads of the alerts
+    it raised or moved and of those it cleared, who is to be told, and how many orders it read."""
+
+    raised: list[dict[str, Any]]
+    cleared: list[dict[str, Any]]
+    recipients: list[int]
+    orders: int
+
+
+# The child process's own scheduler and event loop (one of each per child, see PassProcess).
+_child: tuple[asyncio.AbstractEventLoop, SlaScheduler] | None = None
+
+
+def _child_start(url: str, nice: int) -> None:
+    """Initialiser of a :class:`PassProcess` child: lower its priority, build its engine."""
+    global _child
+    import signal
+
+    from callcenter.db.engine import make_engine
+
+    # Ctrl-C reaches the whole process group: the parent stops this child (PassProcess.close).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if nice:
+        try:
+            os.nice(nice)
+        except OSError:
+            pass
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    _child = (loop, SlaScheduler(make_engine(url), None))
+
+
+def _child_pass(now: dt.datetime, recipients: bool) -> PassChanges:
+    assert _child is not None, "PassProcess child not initialised"
+    loop, scheduler = _child
+    return loop.run_until_complete(scheduler.change(now, recipients=recipients))
+
+
+class PassProcess:
+    """The child process that runs the database part of the passes (see the module docstring)
+    for the database at ``url``; started on the first pass, replaced when it dies."""
+
+    def __init__(self, url: str, *, nice: int = PASS_NICE, passes_per_child: int = PASSES_PER_CHILD) -> None:
+        self.url = url
+        self.nice = nice
+        self.passes_per_child = passes_per_child
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+    def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_child_start, initargs=(self.url, self.nice),
+                max_tasks_per_child=self.passes_per_child)
+        return self._pool
+
+    async def change(self, now: dt.datetime, *, recipients: bool) -> PassChanges:
+        """Run steps 1–3 of a pass at ``now`` in the child. Raises what the pass raised there
+        (``BrokenProcessPool`` if the child died: the next pass starts a new one).
+        Cancellation: the pass goes on in the child to its end (its writes are conditional, the
+        next pass finds them done); its messages are not pushed."""
+        pool = self._executor()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, _child_pass, now, recipients)
+        except concurrent.futures.process.BrokenProcessPool:
+            self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    def close(self) -> None:
+        """Stop the child now; a pass in progress there rolls back (its transaction never commits)."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        processes = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for p in processes:
+            if p.is_alive():
+                p.terminate()
+        for p in processes:
+            p.join(5)
+
+
 class SlaScheduler:
     """Runs passes over the database ``engine`` and posts what changed to ``mailbox``.
 
     ``clock`` is read once per pass (tests replace it to move time on: ``scheduler.clock =
-    lambda: t``); ``gate`` decides whether this instance runs a given tick.
+    lambda: t``); ``gate`` decides whether this instance runs a given tick; ``process``: run the
+    database part of each pass there (see the module docstring) instead of on this event loop.
     """
 
     def __init__(self, engine: AsyncEngine, mailbox: Mailbox | None, *, clock: WallClock = utcnow,
-                 gate: PassGate | None = None, push_limit: int = PUSH_LIMIT) -> None:
+                 gate: PassGate | None = None, push_limit: int = PUSH_LIMIT,
+                 process: PassProcess | None = None, process_above: int = PROCESS_ABOVE) -> None:
         self.engine = engine
         self.mailbox = mailbox
         self.clock = clock
         self.gate = gate or LocalPassGate()
         self.push_limit = push_limit
+        self.process = process
+        self.process_above = process_above
+        # True once a pass was large enough for the child: every later pass goes there too.
+        self.in_child = False
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
 
     async def run(self, interval: float) -> None:
@@ -350,6 +466,28 @@ class SlaScheduler:
         (nothing is half-written: the changes are one transaction)."""
         now = (now or self.clock()).astimezone(dt.UTC)
         t0 = time.perf_counter()
+        wanted = self.mailbox is not None
+        if self.process is not None and not self.in_child:
+            async with self.engine.connect() as conn:
+                watched = await conn.scalar(select(func.count()).select_from(watch_query(now).subquery()))
+            self.in_child = (watched or 0) > self.process_above
+        if self.process is not None and self.in_child:
+            changes = await self.process.change(now, recipients=wanted)
+        else:
+            changes = await self.change(now, recipients=wanted)
+        raised, cleared = changes.raised, changes.cleared
+        seconds = time.perf_counter() - t0
+        if raised or cleared:
+            log.info("sla: %d alert(s) raised, %d cleared; %d order(s) in %.3f s",
+                     len(raised), len(cleared), changes.orders, seconds)
+            await self._push(changes.recipients, raised, cleared)
+        else:
+            log.debug("sla: nothing changed; %d order(s) in %.3f s", changes.orders, seconds)
+        return PassResult(raised, cleared, changes.orders, seconds)
+
+    async def change(self, now: dt.datetime, *, recipients: bool) -> PassChanges:
+        """Steps 1–3 of a pass at ``now`` (UTC): read, decide, write; with ``recipients``, also
+        who is to be told of what changed."""
         async with self.engine.connect() as conn:
             orders, open_alerts = await self.load(conn, now)
         # Deciding is pure CPU over every watched order (tens of ms per 10,000): in slices on
@@ -365,7 +503,7 @@ class SlaScheduler:
         plan = planner.finish()
         raised: list[dict[str, Any]] = []
         cleared: list[dict[str, Any]] = []
-        recipients: list[int] = []
+        told: list[int] = []
         if plan.raise_ or plan.move or plan.clear:
             async with self.engine.begin() as conn:
                 raised += await self._raise(conn, plan.raise_, now)
@@ -377,18 +515,11 @@ class SlaScheduler:
                     if moved is not None:
                         raised.append(alert_message(moved, new, now))
                 cleared += await self._clear(conn, plan.clear, now)
-                if (raised or cleared) and self.mailbox is not None:
-                    recipients = list((await conn.scalars(
+                if (raised or cleared) and recipients:
+                    told = list((await conn.scalars(
                         select(User.id).where(User.role.in_(RECIPIENT_ROLES), User.active.is_(True))
                         .order_by(User.id))).all())
-        seconds = time.perf_counter() - t0
-        if raised or cleared:
-            log.info("sla: %d alert(s) raised, %d cleared; %d order(s) in %.3f s",
-                     len(raised), len(cleared), len(orders), seconds)
-            await self._push(recipients, raised, cleared)
-        else:
-            log.debug("sla: nothing changed; %d order(s) in %.3f s", len(orders), seconds)
-        return PassResult(raised, cleared, len(orders), seconds)
+        return PassChanges(raised, cleared, told, len(orders))
 
     async def _raise(self, conn: AsyncConnection, new: list[NewAlert], now: dt.datetime) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
