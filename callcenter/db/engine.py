@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import event
+from sqlalchemy.dialects.sqlite import DATETIME
+from sqlalchemy.sql import sqltypes
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -31,6 +34,25 @@ async def without_transaction(s: AsyncSession | AsyncConnection) -> None:
         await s.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
+class _AwareSQLiteDateTime(DATETIME):
+    """SQLite keeps no offset: a ``DateTime(timezone=True)`` column read back is naive. Every
+    such column holds UTC here, so it comes back aware (UTC), as PostgreSQL gives it — and
+    every timestamp in every answer is RFC 3339 with an offset."""
+
+    def result_processor(self, dialect, coltype):  # type: ignore[no-untyped-def]
+        base = super().result_processor(dialect, coltype)
+        if not self.timezone:
+            return base
+
+        def process(value):  # type: ignore[no-untyped-def]
+            v = base(value) if base is not None and value is not None else value
+            if isinstance(v, dt.datetime) and v.tzinfo is None:
+                v = v.replace(tzinfo=dt.UTC)
+            return v
+
+        return process
+
+
 def make_engine(url: str) -> AsyncEngine:
     """Create the engine; for SQLite, make its folder, turn on WAL and foreign keys.
 
@@ -41,6 +63,8 @@ def make_engine(url: str) -> AsyncEngine:
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+        dialect = engine.sync_engine.dialect
+        dialect.colspecs = {**dialect.colspecs, sqltypes.DateTime: _AwareSQLiteDateTime}
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
