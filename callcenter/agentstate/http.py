@@ -104,7 +104,9 @@ async def _run(request: web.Request, command: dict[str, Any]) -> web.Response:
 
 @routes.post("/api/agent-state/queues")
 @endpoint("登录/退出队列 Log in to or out of queues (QueueAdd / QueueRemove)", roles=ROLES,
-          body=AgentQueuesIn, response=AgentActionOut, tag="agent-state")
+          body=AgentQueuesIn, response=AgentActionOut, tag="agent-state",
+          description="409 no extension bound, not in those queues, or a static member; 503 while "
+                      "the telephony link is down (a logout is recorded and kept then).")
 async def queues(request: web.Request, user: CurrentUser, body: AgentQueuesIn) -> web.Response:
     names = [check_queue(q, "queues") for q in body.queues]
     return await _run(request, {"op": body.action, "user_id": user.id, "queues": names})
@@ -112,7 +114,9 @@ async def queues(request: web.Request, user: CurrentUser, body: AgentQueuesIn) -
 
 @routes.post("/api/agent-state/pause")
 @endpoint("暂停 Pause in every queue with a reason (QueuePause)", roles=ROLES, body=AgentPauseIn,
-          response=AgentActionOut, tag="agent-state")
+          response=AgentActionOut, tag="agent-state",
+          description="409 when logged in to no queue. While the telephony link is down the pause is "
+                      "recorded and restored with its reason when Asterisk is back.")
 async def pause(request: web.Request, user: CurrentUser, body: AgentPauseIn) -> web.Response:
     reason = check_reason(body.reason, request.app[AGENT_STATE].reasons)
     return await _run(request, {"op": "pause", "user_id": user.id, "reason": reason})
@@ -120,6 +124,6 @@ async def pause(request: web.Request, user: CurrentUser, body: AgentPauseIn) -> 
 
 @routes.post("/api/agent-state/resume")
 @endpoint("恢复 Resume (QueuePause Paused: false)", roles=ROLES, response=AgentActionOut,
-          tag="agent-state")
+          tag="agent-state", description="409 when logged in to no queue.")
 async def resume(request: web.Request, user: CurrentUser) -> web.Response:
     return await _run(request, {"op": "resume", "user_id": user.id})

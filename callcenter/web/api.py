@@ -200,6 +200,48 @@ def _schema(model: type[BaseModel], components: dict[str, Any], mode: str) -> di
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Statuses a route's description names ("409 when …", "404 unknown customer") are declared too.
+_NAMED_STATUS = re.compile(r"(?<!\d)(4(?:0[0-9]|1[0-9]|2[0-9])|503)(?!\d)")
+_STATUS_TEXT = {
+    "400": "bad request", "404": "no such object (or not yours to see)",
+    "409": "conflicts with the object's state: details say which", "413": "too large",
+    "415": "the body must be application/json", "429": "too many attempts: Retry-After",
+    "503": "the database or the telephony link is unavailable: Retry-After",
+}
+
+
+def _responses(spec: EndpointSpec, method: str, ok: dict[str, Any], error: dict[str, Any], *,
+               has_params: bool, has_path_params: bool) -> dict[str, Any]:
+    """Every status the route can answer: what the middlewares give any route (401, 403 for
+    roles and for a request from off the origin allow-list, 415 for a body that is not JSON,
+    422 for invalid input, 503 while the database is away), 404 for an id in the path or the
+    body, 409 for any change, and any status its description names. The fuzz run
+    (tests/security/test_api_fuzz.py) fails on an answer whose status is not declared."""
+    unauthenticated = "wrong username or password" if spec.public else "not logged in"
+    responses: dict[str, Any] = {str(spec.status): ok, "401": {"description": unauthenticated, **error}}
+    if spec.roles or method in _UNSAFE:
+        responses["403"] = {"description": "role or object not allowed, or a request from a page "
+                                           "off the origin allow-list (csrf)", **error}
+    query_ids = spec.query is not None and any(
+        n == "id" or n.endswith("_id") or n == "linkedid" for n in spec.query.model_fields)
+    if has_path_params or spec.body is not None or query_ids:
+        # A path's id, or an id the body or the query refers to (customer_id, linkedid …).
+        responses["404"] = {"description": _STATUS_TEXT["404"], **error}
+    if method in _UNSAFE:
+        # A change can always meet an object whose state forbids it (the state machine,
+        # stock, a duplicate, a job already dialling …).
+        responses["409"] = {"description": _STATUS_TEXT["409"], **error}
+    if spec.body is not None:
+        responses["415"] = {"description": _STATUS_TEXT["415"], **error}
+    if has_params or spec.body is not None:
+        responses["422"] = {"description": "invalid input: details.field and details.reason", **error}
+    for code in _NAMED_STATUS.findall(spec.description):
+        responses.setdefault(code, {"description": _STATUS_TEXT.get(code, "see the description"), **error})
+    responses["503"] = {"description": _STATUS_TEXT["503"], **error}
+    return dict(sorted(responses.items()))
+
+
 def build_openapi(app: web.Application, *, title: str, version: str) -> dict[str, Any]:
     """OpenAPI 3.1 for every route declared with :func:`endpoint`."""
     paths: dict[str, Any] = {}
@@ -245,13 +287,8 @@ def build_openapi(app: web.Application, *, title: str, version: str) -> dict[str
             ok["content"] = {"application/json": {"schema": _schema(spec.response, components, "serialization")}}
         for media in spec.produces:
             ok.setdefault("content", {})[media] = {"schema": {"type": "string", "contentMediaType": media}}
-        unauthenticated = "wrong username or password" if spec.public else "not logged in"
-        responses: dict[str, Any] = {str(spec.status): ok, "401": {"description": unauthenticated, **error}}
-        if spec.roles:
-            responses["403"] = {"description": "role or object not allowed", **error}
-        if params or spec.body is not None:
-            responses["422"] = {"description": "invalid input: details.field and details.reason", **error}
-        op["responses"] = responses
+        op["responses"] = _responses(spec, route.method, ok, error, has_params=bool(params),
+                                     has_path_params=bool(_PARAM.findall(raw)))
         paths.setdefault(path, {})[route.method.lower()] = op
     return {"openapi": "3.1.0", "info": {"title": title, "version": version},
             "paths": dict(sorted(paths.items())), "components": {"schemas": components}}

@@ -25,7 +25,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
-from schemathesis.checks import not_a_server_error, response_schema_conformance
+from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
 
 from tests.services import free_port
 
@@ -92,7 +92,8 @@ def test_no_500_and_every_answer_matches_its_schema(demo):  # type: ignore[no-un
         def run(case):  # type: ignore[no-untyped-def]
             for role in ROLES:
                 case.call_and_validate(base_url=base, headers={"Cookie": cookies[role]},
-                                       checks=[not_a_server_error, response_schema_conformance])
+                                       checks=[not_a_server_error, status_code_conformance,
+                                               response_schema_conformance])
 
         try:
             run()
