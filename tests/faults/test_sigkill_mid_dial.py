@@ -1,5 +1,6 @@
-"""A real crash: ``callcenter serve`` is SIGKILLed while its Originates are in flight; the next
-process resolves them from the channel list and dials none of them again."""
+"""Fault: ``callcenter serve`` is SIGKILLed while its Originates are in flight. What must hold:
+the next process resolves them from the channel list and dials none of them again (no
+duplicate call), and recovers with no help."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from tests import outbound_support as o
 from tests.services import free_port
 from tests.waiting import wait_for
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def _seed(url: str) -> tuple[int, int]:
