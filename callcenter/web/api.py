@@ -47,6 +47,24 @@ class PatchModel(ApiModel):
 
     NULLABLE: ClassVar[frozenset[str]] = frozenset()
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        # The document says what the validator does: null only where NULLABLE allows it.
+        schema = handler(core_schema)
+        schema = handler.resolve_ref_schema(schema)
+        for name, prop in schema.get("properties", {}).items():
+            options = prop.get("anyOf")
+            if name in cls.NULLABLE or not options:
+                continue
+            kept = [o for o in options if o != {"type": "null"}]
+            if len(kept) != len(options):
+                del prop["anyOf"]
+                if len(kept) == 1:
+                    prop.update(kept[0])
+                else:
+                    prop["anyOf"] = kept
+        return schema
+
     @field_validator("*", mode="before")
     @classmethod
     def _null_only_where_allowed(cls, v: object, info: ValidationInfo) -> object:
