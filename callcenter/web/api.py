@@ -54,11 +54,17 @@ class PatchModel(ApiModel):
         schema = handler.resolve_ref_schema(schema)
         for name, prop in schema.get("properties", {}).items():
             options = prop.get("anyOf")
-            if name in cls.NULLABLE or not options:
+            if name in cls.NULLABLE:
+                continue
+            if not options:
+                if prop.get("default", 0) is None:
+                    del prop["default"]
                 continue
             kept = [o for o in options if o != {"type": "null"}]
             if len(kept) != len(options):
                 del prop["anyOf"]
+                if prop.get("default", 0) is None:
+                    del prop["default"]  # "not sent", not a value the field takes
                 if len(kept) == 1:
                     prop.update(kept[0])
                 else:
