@@ -387,6 +387,16 @@ def py_spy() -> str:
     return shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
 
 
+def children_rss_mib(pid: int) -> float:
+    """RSS of a process's descendants (MiB; 0 without any)."""
+    total = 0.0
+    with contextlib.suppress(psutil.Error):
+        for c in psutil.Process(pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                total += c.memory_info().rss / 2**20
+    return total
+
+
 def rss_mib(pid: int) -> float:
     try:
         return psutil.Process(pid).memory_info().rss / 2**20
@@ -432,9 +442,11 @@ async def run_rate(*, rate: float, warmup: float, duration: float, sim: Simulato
         {"cmd": "run", "rate": rate, "duration": total, "seed": seed}, timeout=total + 60))
     t_cmd = time.monotonic()
     server_use, sim_use, me_use = Usage([server.pid]), Usage([sim.pid]), Usage([os.getpid()])
+    # The server's own child processes (the SLA pass's), counted apart from the serving one.
+    family_use = Usage([server.pid], with_children=True)
     pg_use = Usage([pg_pid], with_children=True) if pg_pid else None
     await asyncio.sleep(warmup)
-    for u in (server_use, sim_use, me_use, pg_use):
+    for u in (server_use, family_use, sim_use, me_use, pg_use):
         if u is not None:
             u.begin()
     sys0 = psutil.cpu_times()
@@ -446,14 +458,17 @@ async def run_rate(*, rate: float, warmup: float, duration: float, sim: Simulato
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         CHILDREN.procs.append(spy)
     rss: list[float] = []
+    child_rss: list[float] = []
     while time.monotonic() < t_cmd + total:
         if server.poll() is not None:
             raise RuntimeError(f"the server exited with code {server.returncode}")
         rss.append(rss_mib(server.pid))
+        child_rss.append(children_rss_mib(server.pid))
         await asyncio.sleep(min(0.5, max(0.0, t_cmd + total - time.monotonic())))
     wall = time.monotonic() - t_a
     cpu = {"server": server_use.end(), "simulator": sim_use.end(), "clients": me_use.end(),
            "postgres": pg_use.end() if pg_use else None}
+    cpu["server_children"] = max(0.0, family_use.end() - cpu["server"])
     sys1 = psutil.cpu_times()
     done = await pending
     if trace_path is not None:
@@ -492,7 +507,9 @@ async def run_rate(*, rate: float, warmup: float, duration: float, sim: Simulato
         "p50_ms": _r(percentile(lat, 0.50), 2), "p90_ms": _r(percentile(lat, 0.90), 2),
         "p99_ms": _r(percentile(lat, 0.99), 2), "max_ms": _r(lat[-1] if lat else None, 2),
         "server_cpu_pct": round(100 * cpu["server"] / wall, 1),
+        "server_children_cpu_pct": round(100 * cpu["server_children"] / wall, 1),
         "server_rss_mib_max": round(max(rss), 1) if rss else None,
+        "server_children_rss_mib_max": round(max(child_rss), 1) if child_rss else None,
         # First and last sample of the run (warm-up included): growth from run to run = a leak.
         "server_rss_mib_first": round(rss[0], 1) if rss else None,
         "server_rss_mib_last": round(rss[-1], 1) if rss else None,
@@ -521,16 +538,16 @@ def _trim_lat(r: dict[str, Any]) -> str:
         return "-" if x is None else f"{x:g}"
     return (f"{r['rate']:>6g} {r['achieved_rate']:>7g} {r['pops']:>6} {r['lost']:>5} "
             f"{f(r['p50_ms']):>7} {f(r['p90_ms']):>7} {f(r['p99_ms']):>8} {f(r['max_ms']):>8} "
-            f"{r['server_cpu_pct']:>6g} {f(r['server_rss_mib_first']):>7} {f(r['server_rss_mib_max']):>7} "
+            f"{r['server_cpu_pct']:>6g} {r['server_children_cpu_pct']:>6g} {f(r['server_rss_mib_first']):>7} {f(r['server_rss_mib_max']):>7} "
             f"{f(r['postgres_cpu_pct']):>6} "
             f"{r['simulator_cpu_pct']:>6g} {r['clients_cpu_pct']:>6g} {r['machine_busy_pct']:>5g} "
             f"{r['steal_pct']:>5g} {r['others_cpu_pct']:>6g}")
 
 
 HEADER = (f"{'rate':>6} {'got/s':>7} {'pops':>6} {'lost':>5} {'p50':>7} {'p90':>7} {'p99':>8} {'max':>8} "
-          f"{'srvCPU':>6} {'RSS0':>7} {'RSSmax':>7} {'pgCPU':>6} {'simCPU':>6} {'cliCPU':>6} {'busy':>5} {'steal':>5} {'others':>6}\n"
+          f"{'srvCPU':>6} {'child':>6} {'RSS0':>7} {'RSSmax':>7} {'pgCPU':>6} {'simCPU':>6} {'cliCPU':>6} {'busy':>5} {'steal':>5} {'others':>6}\n"
           f"{'calls/s':>6} {'':>7} {'':>6} {'':>5} {'ms':>7} {'ms':>7} {'ms':>8} {'ms':>8} "
-          f"{'%core':>6} {'MiB':>7} {'MiB':>7} {'%core':>6} {'%core':>6} {'%core':>6} {'%mach':>5} {'%':>5} {'%core':>6}")
+          f"{'%core':>6} {'%core':>6} {'MiB':>7} {'MiB':>7} {'%core':>6} {'%core':>6} {'%core':>6} {'%mach':>5} {'%':>5} {'%core':>6}")
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -147,6 +147,29 @@ async def test_a_pass_in_the_child_process_does_what_the_pass_in_process_does(db
         process.close()
 
 
+async def test_a_pass_read_in_ranges_of_ids_decides_as_one_read_at_once(engine, monkeypatch):
+    """Passes read and decide a range of order ids at a time (memory bounded by the range, not
+    the backlog): with ranges of 2 ids, every order is decided, and an open alert whose order
+    left the watch is cleared whichever range it is in."""
+    import callcenter.sla.scheduler as scheduler
+
+    monkeypatch.setattr(scheduler, "_ID_RANGE", 2)
+    orders = [await add_order(engine, created_at=T0 + i * M) for i in range(7)]
+    s = SlaScheduler(engine, None)
+    first = await s.run_pass(T0 + 31 * M)  # order i: deadline T0 + (30 + i) min
+    assert first.orders == 7
+    assert sorted((a["order_id"], a["level"]) for a in first.raised) == sorted(
+        [(o, "warning") for o in orders] + [(orders[0], "breach"), (orders[1], "breach")])
+    for o in (orders[1], orders[4], orders[6]):
+        await set_order(engine, o, planned_at=T0 + 32 * M, status="已预约")
+    second = await s.run_pass(T0 + 33 * M)
+    assert sorted((a["order_id"], a["level"]) for a in second.raised) == [
+        (orders[2], "breach"), (orders[3], "breach")]
+    assert sorted((a["order_id"], a["level"]) for a in second.cleared) == sorted(
+        [(orders[1], "warning"), (orders[1], "breach"), (orders[4], "warning"), (orders[6], "warning")])
+    assert (await s.run_pass(T0 + 33 * M)).raised == [] and len(await alerts(engine)) == 11
+
+
 async def test_order_moving_on_clears_each_clock_and_cancelling_clears_all(engine):
     order = await add_order(engine, dispatched_at=None, urgency="普通")  # plan 2 h, dispatch 5 min
     s = SlaScheduler(engine, None)

@@ -140,6 +140,9 @@ class LiveBook:
         self.waiting: dict[str, dict[str, tuple[str, float]]] = {}
         # caller Uniqueid → Linkedid, for the calls in a queue or talking (Hangup clean-up)
         self._callers: dict[str, str] = {}
+        # Linkedid → the interfaces it rings or talks on: an answer or a hang-up touches those
+        # agents only, not every agent of the centre.
+        self._on_call: dict[str, set[str]] = {}
         self.service_levels: dict[str, int] = dict(service_levels or {})
         self.queues: set[str] = set(self.service_levels)
         # The day's facts: Linkedid → fact; tallies per queue and per member name.
@@ -347,15 +350,18 @@ class LiveBook:
             return False
         if event == "AgentCalled":
             self._agent(interface, member, now).ringing.add(lid)
+            self._on_call.setdefault(lid, set()).add(interface)
             self._restate(interface, now)
         elif event == "AgentRingNoAnswer":
             a = self.agents.get(interface)
             if a is not None:
                 a.ringing.discard(lid)
+                self._off_call(lid, a)
                 self._restate(interface, now)
         elif event == "AgentConnect":
             self._clear_rings(lid, now)
             self._agent(interface, member, now).talking.add(lid)
+            self._on_call.setdefault(lid, set()).add(interface)
             self._restate(interface, now)
             self._update_fact(lid, queue, now, answered=True, hold_s=_int(msg.get("HoldTime")),
                               member=member)
@@ -363,6 +369,7 @@ class LiveBook:
             a = self.agents.get(interface)
             if a is not None:
                 a.talking.discard(lid)
+                self._off_call(lid, a)
                 self._restate(interface, now)
             old = self.facts.get(lid)
             hold = old.hold_s if old is not None and old.hold_s is not None else _int(msg.get("HoldTime"))
@@ -372,10 +379,22 @@ class LiveBook:
             return False
         return True
 
+    def _off_call(self, lid: str, a: Agent) -> None:
+        """``lid`` neither rings nor talks on ``a`` any more (if so): out of the index."""
+        if lid in a.ringing or lid in a.talking:
+            return
+        interfaces = self._on_call.get(lid)
+        if interfaces is not None:
+            interfaces.discard(a.interface)
+            if not interfaces:
+                del self._on_call[lid]
+
     def _clear_rings(self, lid: str, now: float) -> None:
-        for a in list(self.agents.values()):
-            if lid in a.ringing:
+        for interface in list(self._on_call.get(lid, ())):
+            a = self.agents.get(interface)
+            if a is not None and lid in a.ringing:
                 a.ringing.discard(lid)
+                self._off_call(lid, a)
                 self._restate(a.interface, now)
 
     def _hangup(self, uid: str, now: float) -> bool:
@@ -385,8 +404,9 @@ class LiveBook:
             return False
         for waiting in self.waiting.values():
             waiting.pop(uid, None)
-        for a in list(self.agents.values()):
-            if lid in a.ringing or lid in a.talking:
+        for interface in self._on_call.pop(lid, ()):
+            a = self.agents.get(interface)
+            if a is not None and (lid in a.ringing or lid in a.talking):
                 a.ringing.discard(lid)
                 a.talking.discard(lid)
                 self._restate(a.interface, now)
@@ -411,6 +431,7 @@ class LiveBook:
         old_agents = self.agents
         self.changed_all = True
         self.members, self.agents, self.waiting, self._by_iface = {}, {}, {}, {}
+        self._on_call = {}
         last_call: dict[str, int] = {}
         for msg in items:
             event = msg.get("Event")

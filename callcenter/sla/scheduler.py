@@ -9,7 +9,9 @@ A pass (:meth:`SlaScheduler.run_pass`):
    escalated through ``ix_work_orders_unescalated`` (migration 0005), and of those only the
    ones with a clock that may be at its warning time or with an open alert — and the open
    alerts (``ix_sla_alerts_open``). Orders in other statuses (已回访, 已取, 已取消) are not
-   watched: their clocks are history, except a dissatisfied customer's escalation;
+   watched: their clocks are history, except a dissatisfied customer's escalation. Read and
+   decided in ranges of :data:`_ID_RANGE` order ids (each range: its open alerts, then its
+   orders), so a pass's memory does not grow with the backlog;
 2. decides, without I/O (:func:`plan_pass`), what to raise, move and clear;
 3. writes it in one transaction, every statement naming the state it expects and returning the
    rows it changed:
@@ -108,6 +110,8 @@ _CHUNK = 200  # ids per ``IN (…)`` and rows per insert batch
 # (deciding costs ~20 µs per order, decoding a row a few µs).
 _SLICE = 500
 _PLAN_SLICE = 100
+# Order ids read and decided together (see ``change``): memory of a pass ∝ this, not the backlog.
+_ID_RANGE = 50_000
 
 # Niceness of the pass's child process: its seconds of CPU give way to the pops' milliseconds.
 PASS_NICE = 10
@@ -122,14 +126,15 @@ _al = SlaAlert.__table__
 _TIME_IDX = tuple(i for i, n in enumerate(SNAPSHOT_FIELDS) if n.endswith(("_at", "_start")))
 
 
-def watch_query(now: dt.datetime) -> CompoundSelect:
+def watch_query(now: dt.datetime, ids: tuple[int, int] | None = None) -> CompoundSelect:
     """The snapshots a pass at ``now`` must look at: orders with a clock that may be at or past
     its warning time, and orders with an open alert (to clear or keep it). One statement, two
     disjoint branches so each uses its index: the watched statuses
     (``ix_work_orders_status_urgency``), and dissatisfied orders not yet escalated in any other
     status (``ix_work_orders_unescalated``). The clock conditions compare each start milestone
     with ``now`` minus that clock's warning offset (bound parameters, no date arithmetic in
-    SQL): a superset of what :func:`callcenter.sla.rules.alerts_due` finds, which decides."""
+    SQL): a superset of what :func:`callcenter.sla.rules.alerts_due` finds, which decides.
+    ``ids``: [low, high) — only the orders with ids in that range."""
     c = _wo.c
     now = now.astimezone(dt.UTC)
     not_done = c.completed_at.is_(None)
@@ -154,12 +159,31 @@ def watch_query(now: dt.datetime) -> CompoundSelect:
         and_(c.signed_at.is_(None), not_done, warned(c.service_finished_at, "signoff")),
         and_(c.surveyed_at.is_(None), c.service_type.not_in(NO_SURVEY), warned(c.completed_at, "survey")),
         and_(c.escalated_at.is_(None), warned(c.dissatisfied_at, "escalation")),
-        c.id.in_(select(_al.c.order_id).where(_al.c.cleared_at.is_(None))),
+        c.id.in_(select(_al.c.order_id).where(*open_alerts_in(ids))),
     )
     cols = [c[n] for n in SNAPSHOT_FIELDS]
     unescalated = and_(c.dissatisfied_at.is_not(None), c.escalated_at.is_(None))
-    return union_all(select(*cols).where(c.status.in_(WATCHED_STATUSES), may_be_due),
-                     select(*cols).where(unescalated, c.status.not_in(WATCHED_STATUSES), may_be_due))
+    if ids is None:
+        return union_all(select(*cols).where(c.status.in_(WATCHED_STATUSES), may_be_due),
+                         select(*cols).where(unescalated, c.status.not_in(WATCHED_STATUSES), may_be_due))
+    # One range of ids: read through the primary key. The status test is written so that no
+    # index can serve it (``coalesce`` of the column with itself: the same value), or SQLite
+    # would pick the status index and walk every watched order of the centre for each range.
+    in_range = (c.id >= ids[0], c.id < ids[1])
+    return union_all(
+        select(*cols).where(func.coalesce(c.status, c.status).in_(WATCHED_STATUSES), may_be_due, *in_range),
+        select(*cols).where(unescalated, c.status.not_in(WATCHED_STATUSES), may_be_due, *in_range))
+
+
+def open_alerts_in(ids: tuple[int, int] | None) -> tuple[Any, ...]:
+    """The conditions of the open alerts of the orders with ids in [low, high) (all: ``None``).
+    In a range, ``cleared_at IS NULL`` is written so that no index can serve it (``coalesce``
+    of the column with itself, the same value): the range is then read through the
+    ``(order_id, clock, level)`` key instead of every open alert of the centre."""
+    if ids is None:
+        return (_al.c.cleared_at.is_(None),)
+    return (func.coalesce(_al.c.cleared_at, _al.c.cleared_at).is_(None),
+            _al.c.order_id >= ids[0], _al.c.order_id < ids[1])
 
 
 OPEN_ALERTS_QUERY = select(_al.c.id, _al.c.order_id, _al.c.clock, _al.c.level, _al.c.deadline).where(
@@ -435,20 +459,23 @@ class SlaScheduler:
                 log.exception("sla: pass failed; trying again in %.0f s", interval)
             await asyncio.sleep(interval)
 
-    async def load(self, conn: AsyncConnection, now: dt.datetime) -> tuple[list[OrderSnapshot], list[OpenAlert]]:
+    async def load(self, conn: AsyncConnection, now: dt.datetime, ids: tuple[int, int] | None = None,
+                   ) -> tuple[list[OrderSnapshot], list[OpenAlert]]:
         """The snapshots of the orders to look at (:func:`watch_query`) and the open alerts
-        (UTC-aware on every backend). The alerts are read first: under READ COMMITTED each
+        (UTC-aware on every backend); with ``ids`` = [low, high), of those orders only. The alerts are read first: under READ COMMITTED each
         statement has its own snapshot, and the watch query must include the order of every
         alert this pass may clear (an alert another instance raises in between is not in the
         list, so it is not cleared; raising it again here is a no-op)."""
         alerts: list[OpenAlert] = []
-        async for part in (await conn.stream(OPEN_ALERTS_QUERY)).partitions(_SLICE):
+        alerts_query = OPEN_ALERTS_QUERY if ids is None else (
+            select(_al.c.id, _al.c.order_id, _al.c.clock, _al.c.level, _al.c.deadline).where(*open_alerts_in(ids)))
+        async for part in (await conn.stream(alerts_query)).partitions(_SLICE):
             alerts += [OpenAlert(a.id, a.order_id, a.clock, a.level, aware(a.deadline))  # type: ignore[arg-type]
                        for a in part]
             await asyncio.sleep(0)
         orders: list[OrderSnapshot] = []
         naive = conn.dialect.name == "sqlite"  # naive datetimes back: they were stored as UTC
-        async for part in (await conn.stream(watch_query(now))).partitions(_SLICE):
+        async for part in (await conn.stream(watch_query(now, ids))).partitions(_SLICE):
             if naive:
                 for r in part:
                     v = list(r)
@@ -488,18 +515,27 @@ class SlaScheduler:
     async def change(self, now: dt.datetime, *, recipients: bool) -> PassChanges:
         """Steps 1–3 of a pass at ``now`` (UTC): read, decide, write; with ``recipients``, also
         who is to be told of what changed."""
-        async with self.engine.connect() as conn:
-            orders, open_alerts = await self.load(conn, now)
-        # Deciding is pure CPU over every watched order (tens of ms per 10,000): in slices on
-        # the loop, which serves requests between them. (Not a thread: the GIL would make every
-        # request wait for the thread's switch interval at each of its steps instead.)
+        # Deciding is pure CPU over every watched order (tens of ms per 10,000): in slices, so
+        # that on the loop (a small centre's passes) requests are served between them. Read
+        # and decided one range of order ids at a time: an order's decision needs only its own
+        # snapshot and alerts, and a backlog of a million watched orders never sits in memory
+        # at once (the planner keeps only the open alerts not yet matched).
         planner = Planner(now)
-        for alerts in _chunks(open_alerts, 4 * _SLICE):
-            planner.add_alerts(alerts)
-            await asyncio.sleep(0)
-        for chunk in _chunks(orders, _PLAN_SLICE):
-            planner.add_orders(chunk)
-            await asyncio.sleep(0)
+        watched = 0
+        async with self.engine.connect() as conn:
+            top = await conn.scalar(select(func.max(_wo.c.id))) or 0
+            for low in range(0, top + 1, _ID_RANGE):
+                ids = (low, min(low + _ID_RANGE, top + 1))
+                orders, open_alerts = await self.load(conn, now, ids)
+                watched += len(orders)
+                for alerts in _chunks(open_alerts, 4 * _SLICE):
+                    planner.add_alerts(alerts)
+                    await asyncio.sleep(0)
+                del open_alerts
+                for chunk in _chunks(orders, _PLAN_SLICE):
+                    planner.add_orders(chunk)
+                    await asyncio.sleep(0)
+                del orders
         plan = planner.finish()
         raised: list[dict[str, Any]] = []
         cleared: list[dict[str, Any]] = []
@@ -519,7 +555,7 @@ class SlaScheduler:
                     told = list((await conn.scalars(
                         select(User.id).where(User.role.in_(RECIPIENT_ROLES), User.active.is_(True))
                         .order_by(User.id))).all())
-        return PassChanges(raised, cleared, told, len(orders))
+        return PassChanges(raised, cleared, told, watched)
 
     async def _raise(self, conn: AsyncConnection, new: list[NewAlert], now: dt.datetime) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
