@@ -154,6 +154,7 @@ async def test_a_pass_read_in_ranges_of_ids_decides_as_one_read_at_once(engine, 
     import callcenter.sla.scheduler as scheduler
 
     monkeypatch.setattr(scheduler, "_ID_RANGE", 2)
+    monkeypatch.setattr(scheduler, "_RANGED_ABOVE", 0)
     orders = [await add_order(engine, created_at=T0 + i * M) for i in range(7)]
     s = SlaScheduler(engine, None)
     first = await s.run_pass(T0 + 31 * M)  # order i: deadline T0 + (30 + i) min

@@ -9,9 +9,10 @@ A pass (:meth:`SlaScheduler.run_pass`):
    escalated through ``ix_work_orders_unescalated`` (migration 0005), and of those only the
    ones with a clock that may be at its warning time or with an open alert — and the open
    alerts (``ix_sla_alerts_open``). Orders in other statuses (已回访, 已取, 已取消) are not
-   watched: their clocks are history, except a dissatisfied customer's escalation. Read and
-   decided in ranges of :data:`_ID_RANGE` order ids (each range: its open alerts, then its
-   orders), so a pass's memory does not grow with the backlog;
+   watched: their clocks are history, except a dissatisfied customer's escalation. Above
+   :data:`_RANGED_ABOVE` watched orders, read and decided in ranges of :data:`_ID_RANGE` order
+   ids (each range: its open alerts, then its orders), so a pass's memory does not grow with
+   the backlog;
 2. decides, without I/O (:func:`plan_pass`), what to raise, move and clear;
 3. writes it in one transaction, every statement naming the state it expects and returning the
    rows it changed:
@@ -112,6 +113,9 @@ _SLICE = 500
 _PLAN_SLICE = 100
 # Order ids read and decided together (see ``change``): memory of a pass ∝ this, not the backlog.
 _ID_RANGE = 50_000
+# Watched orders (as the last pass found them) above which a pass reads in ranges; below, one
+# read through the status index is faster (a range is a primary-key scan of its ids).
+_RANGED_ABOVE = 100_000
 
 # Niceness of the pass's child process: its seconds of CPU give way to the pops' milliseconds.
 PASS_NICE = 10
@@ -442,6 +446,8 @@ class SlaScheduler:
         self.process_above = process_above
         # True once a pass was large enough for the child: every later pass goes there too.
         self.in_child = False
+        # Watched orders the last pass read (None: no pass yet).
+        self._watched: int | None = None
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
 
     async def run(self, interval: float) -> None:
@@ -498,6 +504,7 @@ class SlaScheduler:
             async with self.engine.connect() as conn:
                 watched = await conn.scalar(select(func.count()).select_from(watch_query(now).subquery()))
             self.in_child = (watched or 0) > self.process_above
+            self._watched = watched or 0
         if self.process is not None and self.in_child:
             changes = await self.process.change(now, recipients=wanted)
         else:
@@ -523,9 +530,14 @@ class SlaScheduler:
         planner = Planner(now)
         watched = 0
         async with self.engine.connect() as conn:
-            top = await conn.scalar(select(func.max(_wo.c.id))) or 0
-            for low in range(0, top + 1, _ID_RANGE):
-                ids = (low, min(low + _ID_RANGE, top + 1))
+            if self._watched is None:
+                self._watched = await conn.scalar(
+                    select(func.count()).select_from(watch_query(now).subquery())) or 0
+            ranges: list[tuple[int, int] | None] = [None]
+            if self._watched > _RANGED_ABOVE:
+                top = await conn.scalar(select(func.max(_wo.c.id))) or 0
+                ranges = [(low, min(low + _ID_RANGE, top + 1)) for low in range(0, top + 1, _ID_RANGE)]
+            for ids in ranges:
                 orders, open_alerts = await self.load(conn, now, ids)
                 watched += len(orders)
                 for alerts in _chunks(open_alerts, 4 * _SLICE):
@@ -555,6 +567,7 @@ class SlaScheduler:
                     told = list((await conn.scalars(
                         select(User.id).where(User.role.in_(RECIPIENT_ROLES), User.active.is_(True))
                         .order_by(User.id))).all())
+        self._watched = watched
         return PassChanges(raised, cleared, told, watched)
 
     async def _raise(self, conn: AsyncConnection, new: list[NewAlert], now: dt.datetime) -> list[dict[str, Any]]:
