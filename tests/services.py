@@ -313,6 +313,14 @@ class RedisServer:
         if self.process is not None:
             self.process.stop()
 
+    def resume(self) -> RedisServer:
+        """Start it again on the same port, empty (no persistence): a Redis restart."""
+        assert self.process is not None
+        self.process = ManagedProcess("redis-server", self.process.argv, log_path=self.dir / "redis-resumed.log")
+        self.process.start()
+        self.process.wait_until(self._answers_ping, "PING answered")
+        return self
+
 
 # --------------------------------------------------------------------------------------------
 # PostgreSQL

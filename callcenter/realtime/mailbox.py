@@ -69,6 +69,11 @@ class LocalMailbox:
         self._kept: dict[int, deque[tuple[int, str]]] = {}
         self._deliver: list[Deliver] = []
         self._ended: list[SessionEnded] = []
+        # Per agent, the highest number seen on this instance (every instance hears every
+        # post), plus one for each post lost while Redis was away: after Redis loses its
+        # counters they go on from here, never reusing a number, and a lost message leaves a
+        # gap the hub's catch-up turns into a resync.
+        self._high: dict[int, int] = {}
 
     def on_deliver(self, handler: Deliver) -> None:
         self._deliver.append(handler)
@@ -105,8 +110,13 @@ class LocalMailbox:
         return current, missed
 
 
-# KEYS: seq key, list key; ARGV: message JSON (an object, without seq), limit, channel, agent id
+# KEYS: seq key, list key; ARGV: message JSON (an object, without seq), limit, channel, agent id,
+# floor. A missing counter (Redis restarted without persistence, or flushed) starts from the
+# floor — the highest number this instance has seen for the agent — so numbers never go back.
 _POST = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SET', KEYS[1], ARGV[5])
+end
 local seq = redis.call('INCR', KEYS[1])
 local body = ARGV[1]
 local text
@@ -136,6 +146,11 @@ class RedisMailbox:
         self._script = redis.register_script(_POST)
         self._deliver: list[Deliver] = []
         self._ended: list[SessionEnded] = []
+        # Per agent, the highest number seen on this instance (every instance hears every
+        # post), plus one for each post lost while Redis was away: after Redis loses its
+        # counters they go on from here, never reusing a number, and a lost message leaves a
+        # gap the hub's catch-up turns into a resync.
+        self._high: dict[int, int] = {}
 
     def on_deliver(self, handler: Deliver) -> None:
         self._deliver.append(handler)
@@ -150,9 +165,18 @@ class RedisMailbox:
         return [f"{self.prefix}agent:{agent_id}:seq", f"{self.prefix}agent:{agent_id}:msgs"]
 
     async def post(self, agent_id: int, message: dict[str, Any]) -> dict[str, Any]:
-        seq = await self._script(keys=self._keys(agent_id),
-                                 args=[_dumps(message), self.limit, self.channel, agent_id])
-        return {"seq": int(seq), **message}
+        high = self._high.get(agent_id, 0)
+        try:
+            seq = int(await self._script(keys=self._keys(agent_id),
+                                         args=[_dumps(message), self.limit, self.channel, agent_id, high]))
+        except Exception:
+            self._high[agent_id] = high + 1  # this message is lost: its number is burnt
+            log.error("mailbox: a %s for agent %s was lost (Redis unreachable); the agent's "
+                      "screen will resynchronise", message.get("type", "message"), agent_id)
+            raise
+        if seq > self._high.get(agent_id, 0):
+            self._high[agent_id] = seq
+        return {"seq": seq, **message}
 
     async def since(self, agent_id: int, seq: int) -> tuple[int, list[dict[str, Any]] | None]:
         seq_key, list_key = self._keys(agent_id)
@@ -160,7 +184,7 @@ class RedisMailbox:
             p.get(seq_key)
             p.lrange(list_key, 0, -1)
             current_raw, items = await p.execute()
-        current = int(current_raw or 0)
+        current = max(int(current_raw or 0), self._high.get(agent_id, 0))
         if seq >= current:
             return current, []
         missed = [{"seq": n, "_text": text} for text in items if (n := _seq_of(text)) > seq]
@@ -190,6 +214,8 @@ class RedisMailbox:
                 return
             agent_raw, seq_raw, text = data.split(" ", 2)
             agent_id, message = int(agent_raw), {"seq": int(seq_raw), "_text": text}
+            if message["seq"] > self._high.get(agent_id, 0):
+                self._high[agent_id] = message["seq"]
             for h in self._deliver:
                 h(agent_id, message)
 
