@@ -214,8 +214,10 @@ async def test_process_killed_mid_dial_is_recovered_not_redialled(sqlite_url, ai
         assert j_answered.status == "answered"
         assert (j_ringing.status, j_ringing.last_outcome) == ("scheduled", "no_answer")
         # No response and no trace of its channel: the customer may have been reached, so it
-        # is not dialled again by itself — it waits on the outbound board for a person.
-        assert (j_lost.status, j_lost.last_outcome) == ("review", "unknown")
+        # is not dialled again by itself — it waits on the outbound board for a person. (If the
+        # busy hang-up reached the first process before it "died", its cause was written and
+        # the job is retried as busy, later: also right. Never dialled again now either way.)
+        assert (j_lost.status, j_lost.last_outcome) in (("review", "unknown"), ("scheduled", "busy"))
         second.server.app[OUTBOUND].wake()
         await asyncio.sleep(0.5)
         assert len(counter.received) == 3 and max(counter.per_id().values()) == 1
@@ -239,8 +241,9 @@ async def test_redis_flushed_schedule_rebuilt(sqlite_url, redis_url, aiohttp_cli
         # a job booked while Redis is empty, with its due time in the database only
         job_id = await o.add_job(client, "13700009999")
         await redis.delete(*dialler.schedule.due_keys)
-        await wait_for(lambda: redis.exists(dialler.schedule.built_key), 10, message="rebuilt")
-        await _settled(client, job_id, 15)
+        # Flushing also dropped the AMI lease: the dialler waits to lead again (slow on a busy box).
+        await wait_for(lambda: redis.exists(dialler.schedule.built_key), 30, message="rebuilt")
+        await _settled(client, job_id, 40)
         assert await redis.zcard(dialler.schedule._key(1)) == len(future)
         assert dialler.schedule.rebuilds >= 1
         assert len(counter.received) == 1
