@@ -212,7 +212,9 @@ async def test_process_killed_mid_dial_is_recovered_not_redialled(sqlite_url, ai
         j_ringing = await _settled(second, ringing, 10)
         j_lost = await _settled(second, lost, 10)
         assert j_answered.status == "answered"
-        assert (j_ringing.status, j_ringing.last_outcome) == ("scheduled", "no_answer")
+        # Still ringing at the restart: its OriginateResponse (or hang-up cause) says no answer;
+        # on a slow box it may end before the new process listens, leaving no trace: review.
+        assert (j_ringing.status, j_ringing.last_outcome) in (("scheduled", "no_answer"), ("review", "unknown"))
         # No response and no trace of its channel: the customer may have been reached, so it
         # is not dialled again by itself — it waits on the outbound board for a person. (If the
         # busy hang-up reached the first process before it "died", its cause was written and
